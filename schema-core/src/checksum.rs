@@ -1,0 +1,171 @@
+//! The SHA-256 checksum of a migration file, and the normalisation it is taken over.
+
+use std::fmt;
+use std::str::FromStr;
+
+use sha2::{Digest, Sha256};
+
+/// The SHA-256 of a migration file's text after [`normalize`].
+///
+/// Shown as 64 lowercase hex digits; written in the lock as `sha256:<hex>`.
+///
+/// ```
+/// use schema_core::Checksum;
+///
+/// let lf = Checksum::of_file(b"CREATE TABLE t (id INTEGER);\n");
+/// let crlf = Checksum::of_file(b"\xEF\xBB\xBFCREATE TABLE t (id INTEGER);\r\n");
+/// assert_eq!(lf, crlf);
+/// assert_eq!(lf.to_string().len(), 64);
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Checksum([u8; 32]);
+
+impl Checksum {
+    /// Wraps 32 raw bytes. `embed_migrations!` emits this with bytes it computed at build time.
+    pub const fn from_bytes(bytes: [u8; 32]) -> Self {
+        Checksum(bytes)
+    }
+
+    /// The 32 raw bytes.
+    pub const fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The checksum of a file's raw bytes: SHA-256 over [`normalize`]d text.
+    pub fn of_file(bytes: &[u8]) -> Self {
+        Checksum::of_normalized(&normalize(bytes))
+    }
+
+    /// SHA-256 of bytes taken as they are (no normalisation).
+    pub fn of_normalized(bytes: &[u8]) -> Self {
+        Checksum(Sha256::digest(bytes).into())
+    }
+
+    /// Lowercase hex, 64 characters.
+    pub fn to_hex(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl fmt::Display for Checksum {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for byte in &self.0 {
+            write!(f, "{byte:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Checksum {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sha256:{self}")
+    }
+}
+
+/// A string that is not 64 hex digits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChecksumParseError(pub String);
+
+impl fmt::Display for ChecksumParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}` is not a SHA-256 checksum (64 hex digits)", self.0)
+    }
+}
+
+impl std::error::Error for ChecksumParseError {}
+
+impl FromStr for Checksum {
+    type Err = ChecksumParseError;
+
+    /// Parses 64 hex digits (either case), without the `sha256:` prefix.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let bytes = text.as_bytes();
+        if bytes.len() != 64 {
+            return Err(ChecksumParseError(text.to_owned()));
+        }
+        let mut out = [0u8; 32];
+        for (i, pair) in bytes.chunks(2).enumerate() {
+            let high = hex_value(pair[0]).ok_or_else(|| ChecksumParseError(text.to_owned()))?;
+            let low = hex_value(pair[1]).ok_or_else(|| ChecksumParseError(text.to_owned()))?;
+            out[i] = high << 4 | low;
+        }
+        Ok(Checksum(out))
+    }
+}
+
+fn hex_value(digit: u8) -> Option<u8> {
+    match digit {
+        b'0'..=b'9' => Some(digit - b'0'),
+        b'a'..=b'f' => Some(digit - b'a' + 10),
+        b'A'..=b'F' => Some(digit - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// The UTF-8 byte order mark.
+pub const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// The bytes a checksum is taken over: a leading UTF-8 BOM removed and every CRLF turned
+/// into LF, so that a Windows checkout (git `autocrlf`) or an editor that adds a BOM does
+/// not count as an edit. A lone CR is kept: it is a real change.
+pub fn normalize(bytes: &[u8]) -> Vec<u8> {
+    let bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut iter = bytes.iter().peekable();
+    while let Some(&byte) = iter.next() {
+        if byte == b'\r' && iter.peek() == Some(&&b'\n') {
+            continue;
+        }
+        out.push(byte);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // `printf 'CREATE TABLE t (id INTEGER);\n' | sha256sum`
+    const KNOWN: &str = "cb7bba9473513daa6e6daf9337f9d5822cbc95cac71c944b6bf85958041038e1";
+
+    #[test]
+    fn hex_round_trips() {
+        let checksum = Checksum::of_file(b"select 1;\n");
+        let parsed: Checksum = checksum.to_string().parse().unwrap();
+        assert_eq!(parsed, checksum);
+        assert_eq!(
+            checksum
+                .to_string()
+                .to_uppercase()
+                .parse::<Checksum>()
+                .unwrap(),
+            checksum
+        );
+    }
+
+    #[test]
+    fn bad_hex_is_refused() {
+        assert!("abc".parse::<Checksum>().is_err());
+        assert!("g".repeat(64).parse::<Checksum>().is_err());
+    }
+
+    #[test]
+    fn crlf_and_bom_do_not_change_the_checksum_but_lone_cr_does() {
+        let lf = Checksum::of_file(b"a\nb\n");
+        assert_eq!(Checksum::of_file(b"a\r\nb\r\n"), lf);
+        assert_eq!(Checksum::of_file(b"\xEF\xBB\xBFa\r\nb\n"), lf);
+        assert_ne!(Checksum::of_file(b"a\rb\n"), lf);
+    }
+
+    #[test]
+    fn matches_sha256sum() {
+        assert_eq!(
+            Checksum::of_file(b"CREATE TABLE t (id INTEGER);\n").to_string(),
+            KNOWN
+        );
+        assert_eq!(
+            Checksum::of_file(b"CREATE TABLE t (id INTEGER);\r\n").to_string(),
+            KNOWN
+        );
+    }
+}

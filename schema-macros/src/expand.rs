@@ -1,0 +1,124 @@
+//! Token generation: from an already judged folder to constant data.
+//!
+//! The expansion is a tree of `const fn` calls over `include_str!` text, so it can
+//! initialise a `static`, costs the compiler little per migration, and makes cargo
+//! rebuild when any embedded file changes. Nothing is parsed or hashed at run time.
+
+use proc_macro2::{Literal, TokenStream};
+use quote::quote;
+use schema_core::source::{SourceFile, SourceFolder, SourceMigration, SourceSeed};
+
+use crate::input::Input;
+
+pub fn expand(input: &Input) -> TokenStream {
+    match schema_core::read_folder(&input.dir, &input.display) {
+        Ok(folder) => migrations(&folder),
+        Err(errors) => {
+            let errors = errors.iter().map(|error| {
+                let message = error.to_string();
+                quote! { ::core::compile_error!(#message); }
+            });
+            // The errors, then a value of the right type so that nothing else complains.
+            quote! { { #(#errors)* ::schema_runtime::Migrations::empty() } }
+        }
+    }
+}
+
+fn path_literal(path: &std::path::Path) -> Literal {
+    Literal::string(&path.to_string_lossy())
+}
+
+fn checksum(file: &SourceFile) -> TokenStream {
+    let bytes = Literal::byte_string(file.checksum.as_bytes());
+    quote! { ::schema_runtime::Checksum::from_bytes(*#bytes) }
+}
+
+fn migration(migration: &SourceMigration, lock: Option<&schema_core::Lock>) -> TokenStream {
+    let version = Literal::u64_suffixed(migration.version.get());
+    let name = &migration.name;
+    let up = &migration.up;
+    let up_path = path_literal(&up.path);
+    let display = &up.display;
+    let checksum = checksum(up);
+    let mut tokens = quote! {
+        ::schema_runtime::Migration::new(
+            ::schema_runtime::Version::new(#version),
+            #name,
+            ::core::include_str!(#up_path),
+            #checksum,
+            #display,
+        )
+    };
+    if up.directives.no_transaction {
+        tokens = quote! { #tokens.without_transaction() };
+    }
+    if up.directives.destructive {
+        tokens = quote! { #tokens.destructive() };
+    }
+    if let Some(down) = &migration.down {
+        let down_path = path_literal(&down.path);
+        let down_display = &down.display;
+        let transaction = !down.directives.no_transaction;
+        tokens = quote! { #tokens.with_down(::core::include_str!(#down_path), #down_display, #transaction) };
+    }
+    let amendments: Vec<TokenStream> = lock
+        .and_then(|lock| lock.get(migration.version))
+        .map(|entry| {
+            entry
+                .amendments
+                .iter()
+                .map(|amendment| {
+                    let from = Literal::byte_string(amendment.from.as_bytes());
+                    let reason = &amendment.reason;
+                    quote! { ::schema_runtime::Amendment::new(::schema_runtime::Checksum::from_bytes(*#from), #reason) }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if !amendments.is_empty() {
+        tokens = quote! { #tokens.with_amendments(&[#(#amendments),*]) };
+    }
+    tokens
+}
+
+fn seed(seed: &SourceSeed) -> TokenStream {
+    let version = Literal::u64_suffixed(seed.version.get());
+    let name = &seed.name;
+    let path = path_literal(&seed.file.path);
+    let display = &seed.file.display;
+    let checksum = checksum(&seed.file);
+    let mut tokens = quote! {
+        ::schema_runtime::Seed::new(
+            ::schema_runtime::Version::new(#version),
+            #name,
+            ::core::include_str!(#path),
+            #checksum,
+            #display,
+        )
+    };
+    if seed.file.directives.no_transaction {
+        tokens = quote! { #tokens.without_transaction() };
+    }
+    tokens
+}
+
+fn migrations(folder: &SourceFolder) -> TokenStream {
+    let lock = folder.lock.as_ref();
+    let migrations = folder.migrations.iter().map(|m| migration(m, lock));
+    let seeds = folder.seeds.iter().map(seed);
+    let dir = path_literal(&folder.dir);
+    let display = &folder.display;
+    // The lock is read by the macro, so an edit to it must rebuild the crate.
+    let track_lock = folder.lock.is_some().then(|| {
+        let lock_path = path_literal(&folder.lock_path);
+        quote! { const _: &[u8] = ::core::include_bytes!(#lock_path); }
+    });
+    quote! {
+        {
+            #track_lock
+            const MIGRATIONS: &[::schema_runtime::Migration] = &[#(#migrations),*];
+            const SEEDS: &[::schema_runtime::Seed] = &[#(#seeds),*];
+            ::schema_runtime::Migrations::new(MIGRATIONS, SEEDS, #dir, #display)
+        }
+    }
+}
