@@ -118,7 +118,12 @@ fn migrations(folder: &SourceFolder) -> TokenStream {
             #track_lock
             const MIGRATIONS: &[::schema_runtime::Migration] = &[#(#migrations),*];
             const SEEDS: &[::schema_runtime::Seed] = &[#(#seeds),*];
-            ::schema_runtime::Migrations::new(MIGRATIONS, SEEDS, #dir, #display)
+            // Evaluated in the calling crate: its name, version and build profile.
+            ::schema_runtime::Migrations::new(MIGRATIONS, SEEDS, #dir, #display).built_by(
+                ::core::env!("CARGO_PKG_NAME"),
+                ::core::env!("CARGO_PKG_VERSION"),
+                ::core::cfg!(debug_assertions),
+            )
         }
     }
 }

@@ -40,6 +40,9 @@ impl Input {
             )
         })?;
         let dir = PathBuf::from(manifest_dir).join(&display);
+        // `a/../migrations` reads badly in the runtime's messages; a missing folder is
+        // reported later, by the rules, so it stays as joined.
+        let dir = dir.canonicalize().unwrap_or(dir);
         Ok(Input { display, dir })
     }
 }

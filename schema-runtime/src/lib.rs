@@ -12,9 +12,10 @@
 //! static MIGRATIONS: Migrations = schema_runtime::embed_migrations!("../migrations");
 //!
 //! let first = &MIGRATIONS.migrations()[0];
-//! assert_eq!(first.version(), Version::new(1));
-//! assert!(first.path().starts_with("../migrations/"));
+//! assert_eq!(first.version(), Version::new(20251017203807));
+//! assert_eq!(first.path(), "../migrations/20251017203807_create_users.sql");
 //! assert_eq!(first.checksum().to_string().len(), 64);
+//! assert!(MIGRATIONS.migrations().windows(2).all(|w| w[0].version() < w[1].version()));
 //! ```
 //!
 //! `cargo build` fails when a migration listed in `migrations.lock` (that is, one a
@@ -26,7 +27,44 @@
 pub mod build;
 mod model;
 
+#[cfg(feature = "runner")]
+mod audit;
+#[cfg(feature = "runner")]
+mod devlock;
+#[cfg(feature = "runner")]
+mod environment;
+#[cfg(feature = "runner")]
+mod error;
+#[cfg(feature = "runner")]
+mod migrator;
+#[cfg(feature = "runner")]
+pub mod plan;
+#[cfg(feature = "runner")]
+mod policy;
+#[cfg(feature = "runner")]
+mod report;
+#[cfg(feature = "runner")]
+pub mod sql_text;
+#[cfg(feature = "rusqlite")]
+mod sqlite;
+
 pub use model::{Amendment, Checksum, Down, Migration, Migrations, Seed, Version};
+
+#[cfg(feature = "runner")]
+pub use environment::{Environment, EnvironmentSource};
+#[cfg(feature = "runner")]
+pub use error::{Error, HistoryProblem, HistoryProblems};
+#[cfg(feature = "runner")]
+pub use migrator::Migrator;
+#[cfg(feature = "runner")]
+pub use policy::Policy;
+#[cfg(feature = "runner")]
+pub use report::{Applied, Report};
+
+/// The rusqlite this crate was built against; use it instead of your own dependency so
+/// the two never disagree on the version (only one `libsqlite3-sys` may be linked).
+#[cfg(feature = "rusqlite")]
+pub use rusqlite;
 
 /// Embeds a migrations folder, checked and checksummed at compile time.
 ///

@@ -270,6 +270,9 @@ pub struct Migrations {
     seeds: &'static [Seed],
     source_dir: &'static str,
     display: &'static str,
+    app_name: &'static str,
+    app_version: &'static str,
+    debug_build: bool,
 }
 
 impl Migrations {
@@ -287,7 +290,41 @@ impl Migrations {
             seeds,
             source_dir,
             display,
+            app_name: "",
+            app_version: "",
+            debug_build: cfg!(debug_assertions),
         }
+    }
+
+    /// Records the application the list was compiled into: its package name and version
+    /// (written to the history with every migration) and whether it is a debug build (which
+    /// makes the environment default to development when `APP_ENV` is unset).
+    /// `embed_migrations!` calls this with the calling crate's values.
+    pub const fn built_by(
+        mut self,
+        app_name: &'static str,
+        app_version: &'static str,
+        debug_build: bool,
+    ) -> Self {
+        self.app_name = app_name;
+        self.app_version = app_version;
+        self.debug_build = debug_build;
+        self
+    }
+
+    /// The package name of the application, as compiled.
+    pub const fn app_name(&self) -> &'static str {
+        self.app_name
+    }
+
+    /// The package version of the application, as compiled.
+    pub const fn app_version(&self) -> &'static str {
+        self.app_version
+    }
+
+    /// Whether the application was compiled with debug assertions (a debug build).
+    pub const fn debug_build(&self) -> bool {
+        self.debug_build
     }
 
     /// No migrations and no seeds.

@@ -1,0 +1,244 @@
+//! The migrator: the embedded list and a policy, shared by every backend's executor.
+
+use crate::error::Error;
+use crate::plan::{self, History, Plan};
+use crate::report::{Applied, Report};
+use crate::sql_text::{Dialect, kind, state};
+use crate::{Checksum, Migrations, Policy, Version, audit};
+
+/// Applies embedded migrations at startup, with the policy of the environment.
+///
+/// ```
+/// use schema_runtime::{Environment, Migrator, Migrations, Policy};
+///
+/// static MIGRATIONS: Migrations = schema_runtime::embed_migrations!("../migrations");
+///
+/// # #[cfg(feature = "rusqlite")] {
+/// let mut conn = schema_runtime::rusqlite::Connection::open_in_memory().unwrap();
+/// let migrator = Migrator::with_policy(&MIGRATIONS, Policy::new(Environment::Test));
+/// let report = migrator.run(&mut conn).unwrap();
+/// assert_eq!(report.applied.len(), MIGRATIONS.migrations().len());
+/// // A second start applies nothing.
+/// assert!(migrator.run(&mut conn).unwrap().is_up_to_date());
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Migrator {
+    migrations: &'static Migrations,
+    policy: Policy,
+}
+
+impl Migrator {
+    /// A migrator with the policy of the process environment (`APP_ENV`, `SEED_DB`; see
+    /// [`Policy::from_env`]). Fails when those variables hold values it does not know.
+    pub fn new(migrations: &'static Migrations) -> Result<Self, Error> {
+        Ok(Migrator {
+            migrations,
+            policy: Policy::from_env(migrations)?,
+        })
+    }
+
+    /// A migrator with a policy built in code.
+    pub fn with_policy(migrations: &'static Migrations, policy: Policy) -> Self {
+        Migrator { migrations, policy }
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The embedded migrations.
+    pub fn migrations(&self) -> &'static Migrations {
+        self.migrations
+    }
+
+    /// Refuses a database stamped with another environment (unless the policy allows it).
+    pub(crate) fn check_stamp(&self, history: &History) -> Result<(), Error> {
+        match &history.stamp {
+            Some(stamp)
+                if stamp != self.policy.environment().as_str()
+                    && !self.policy.allows_environment_mismatch() =>
+            {
+                Err(Error::EnvironmentMismatch {
+                    database: stamp.clone(),
+                    run: self.policy.environment(),
+                    run_source: self.policy.environment_source().to_string(),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Plans the run against a history.
+    pub(crate) fn plan(&self, history: &History, target: Option<Version>) -> Result<Plan, Error> {
+        plan::plan(self.migrations, history, &self.policy, target).map_err(Error::History)
+    }
+
+    /// The SQL for this migrator's tables in `dialect`.
+    pub(crate) fn statements(&self, dialect: Dialect) -> Statements {
+        let history = &self.policy.history_table;
+        let meta = &self.policy.meta_table;
+        Statements {
+            create: [dialect.create_history(history), dialect.create_meta(meta)],
+            read: dialect.read_history(history, meta),
+            insert: dialect.insert_history(history),
+            finish: dialect.finish_history(history),
+            update_checksum: dialect.update_checksum(history),
+            insert_stamp: dialect.insert_stamp(meta),
+        }
+    }
+
+    /// The audit values of this run.
+    pub(crate) fn audit(&self) -> Audit {
+        Audit {
+            applied_by: audit::applied_by(),
+            app_version: self.migrations.app_version(),
+            environment: self.policy.environment().as_str(),
+        }
+    }
+
+    /// A report of a run that started at `started` with `plan`.
+    pub(crate) fn report(&self, plan: &Plan, started: std::time::Instant) -> Report {
+        Report {
+            environment: self.policy.environment(),
+            environment_source: self.policy.environment_source().clone(),
+            version_before: plan.newest_applied,
+            applied: Vec::new(),
+            seeded: Vec::new(),
+            amended: Vec::new(),
+            warnings: self
+                .policy
+                .warnings()
+                .iter()
+                .chain(&plan.warnings)
+                .cloned()
+                .collect(),
+            lock_written: None,
+            duration: started.elapsed(),
+        }
+    }
+
+    /// Appends this development run's migrations to the lock, reporting a warning if it cannot.
+    pub(crate) fn write_dev_lock(&self, report: &mut Report) {
+        if !self.policy.writes_dev_lock() || report.applied.is_empty() {
+            return;
+        }
+        let applied: Vec<_> = report
+            .applied
+            .iter()
+            .filter_map(|a| self.migrations.get(a.version))
+            .collect();
+        match crate::devlock::append(self.migrations, &applied) {
+            Ok(path) => report.lock_written = path,
+            Err(warning) => {
+                tracing::warn!("schema: {warning}");
+                report.warnings.push(warning);
+            }
+        }
+    }
+}
+
+/// The SQL text of one migrator's tables, prepared once per run.
+pub(crate) struct Statements {
+    pub create: [String; 2],
+    pub read: String,
+    pub insert: String,
+    pub finish: String,
+    pub update_checksum: String,
+    pub insert_stamp: String,
+}
+
+/// The audit columns every history row of a run shares.
+pub(crate) struct Audit {
+    pub applied_by: String,
+    pub app_version: &'static str,
+    pub environment: &'static str,
+}
+
+/// The values of one history row, in [`crate::sql_text::HISTORY_COLUMNS`] order.
+pub(crate) struct HistoryValues<'a> {
+    pub version: i64,
+    pub name: &'a str,
+    pub kind: &'static str,
+    pub checksum: String,
+    pub state: &'static str,
+    pub applied_at: String,
+    pub execution_ms: i64,
+    pub app_version: &'a str,
+    pub environment: &'a str,
+    pub applied_by: &'a str,
+    pub note: Option<String>,
+}
+
+impl Audit {
+    pub(crate) fn row<'a>(
+        &'a self,
+        kind: &'static str,
+        version: Version,
+        name: &'a str,
+        checksum: Checksum,
+        finished: bool,
+    ) -> HistoryValues<'a> {
+        HistoryValues {
+            version: version_to_sql(version),
+            name,
+            kind,
+            checksum: checksum.to_string(),
+            state: if finished {
+                state::APPLIED
+            } else {
+                state::STARTED
+            },
+            applied_at: audit::now_utc(),
+            execution_ms: 0,
+            app_version: self.app_version,
+            environment: self.environment,
+            applied_by: &self.applied_by,
+            note: None,
+        }
+    }
+}
+
+/// Versions are u64; databases store i64. The bits are kept, so every u64 round-trips.
+pub(crate) fn version_to_sql(version: Version) -> i64 {
+    version.get() as i64
+}
+
+/// The inverse of [`version_to_sql`].
+pub(crate) fn version_from_sql(value: i64) -> Version {
+    Version::new(value as u64)
+}
+
+/// Turns the rows of the startup query into a [`History`].
+pub(crate) fn history_from_rows(
+    rows: impl IntoIterator<Item = (String, i64, String, String)>,
+) -> History {
+    let mut history = History::default();
+    for (row_kind, version, checksum, row_state) in rows {
+        let kind = match row_kind.as_str() {
+            kind::MIGRATION => plan::RowKind::Migration,
+            kind::SEED => plan::RowKind::Seed,
+            _ => {
+                history.stamp = Some(checksum);
+                continue;
+            }
+        };
+        history.rows.push(plan::HistoryRow {
+            kind,
+            version: version_from_sql(version),
+            checksum,
+            finished: row_state != state::STARTED,
+        });
+    }
+    history
+}
+
+/// Logs what a run applied; shared by the executors.
+pub(crate) fn log_applied(what: &str, applied: &Applied) {
+    tracing::info!(
+        "schema: applied {what} {} ({})",
+        applied.path,
+        crate::report::milliseconds(applied.duration)
+    );
+}

@@ -1,0 +1,541 @@
+//! The planner: embedded migrations + history rows + policy in, a plan or every problem
+//! out. It does no I/O, so every case is tested without a database.
+
+use crate::error::{HistoryProblem, HistoryProblems};
+use crate::{Amendment, Checksum, Migration, Migrations, Policy, Seed, Version};
+
+/// Whether a history row is a migration or a seed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RowKind {
+    /// A migration row.
+    Migration,
+    /// A seed row.
+    Seed,
+}
+
+/// One migration or seed row of the history, as startup reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryRow {
+    /// Migration or seed.
+    pub kind: RowKind,
+    /// The version.
+    pub version: Version,
+    /// The recorded checksum, as stored (hex).
+    pub checksum: String,
+    /// Whether it finished (`false`: started outside a transaction and never marked finished).
+    pub finished: bool,
+}
+
+/// What a database holds: its migration and seed rows and its environment stamp.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct History {
+    /// The rows, in any order.
+    pub rows: Vec<HistoryRow>,
+    /// The environment the database was stamped with, if any.
+    pub stamp: Option<String>,
+}
+
+/// An amendment from the lock that this database must record: it ran `from`, the
+/// binary has `to`, and the lock says why that is fine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedAmendment {
+    /// The migration.
+    pub migration: &'static Migration,
+    /// The checksum the database recorded.
+    pub from: Checksum,
+    /// The lock's amendment that accepts it.
+    pub amendment: Amendment,
+}
+
+/// What a run will do, in order.
+#[derive(Clone, Debug, Default)]
+pub struct Plan {
+    /// Migrations to apply, in version order.
+    pub pending: Vec<&'static Migration>,
+    /// Seeds to run after them, in version order.
+    pub seeds: Vec<&'static Seed>,
+    /// Amended checksums to record.
+    pub amendments: Vec<PlannedAmendment>,
+    /// The newest applied version before this run.
+    pub newest_applied: Option<Version>,
+    /// Things worth telling that do not stop the run.
+    pub warnings: Vec<String>,
+}
+
+impl Plan {
+    /// Whether there is nothing to change.
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty() && self.seeds.is_empty() && self.amendments.is_empty()
+    }
+}
+
+/// Compares the whole history with the embedded migrations and decides what to run.
+/// Migrations above `target` are left pending. Every problem is reported at once.
+pub fn plan(
+    migrations: &Migrations,
+    history: &History,
+    policy: &Policy,
+    target: Option<Version>,
+) -> Result<Plan, HistoryProblems> {
+    let mut problems = Vec::new();
+    let mut plan = Plan::default();
+    let mut applied_migrations: Vec<Version> = Vec::new();
+    let mut applied_seeds: Vec<Version> = Vec::new();
+
+    for row in &history.rows {
+        match row.kind {
+            RowKind::Migration => applied_migrations.push(row.version),
+            RowKind::Seed => applied_seeds.push(row.version),
+        }
+        let recorded = match parse_checksum(&row.checksum) {
+            Some(checksum) => checksum,
+            None => {
+                problems.push(HistoryProblem::Unreadable {
+                    version: row.version,
+                    checksum: row.checksum.clone(),
+                });
+                continue;
+            }
+        };
+        match row.kind {
+            RowKind::Seed => {
+                let seed = migrations
+                    .seeds()
+                    .iter()
+                    .find(|s| s.version() == row.version);
+                if let Some(seed) = seed.filter(|s| s.checksum() != recorded) {
+                    plan.warnings.push(format!(
+                        "seed {} changed after it ran here (sha256:{recorded} then, sha256:{} now); seeds run once, so the change will not run",
+                        seed.path(),
+                        seed.checksum()
+                    ));
+                }
+            }
+            RowKind::Migration => {
+                plan.newest_applied = plan.newest_applied.max(Some(row.version));
+                let embedded = migrations.get(row.version);
+                if !row.finished {
+                    let path = embedded.map_or_else(
+                        || format!("version {}", row.version),
+                        |m| m.path().to_owned(),
+                    );
+                    problems.push(HistoryProblem::HalfApplied {
+                        version: row.version,
+                        path,
+                    });
+                    continue;
+                }
+                let Some(migration) = embedded else {
+                    if policy.allows_missing() {
+                        plan.warnings.push(format!(
+                            "version {} is applied in this database but is not in this binary (allowed by the policy)",
+                            row.version
+                        ));
+                    } else {
+                        problems.push(HistoryProblem::Missing {
+                            version: row.version,
+                            recorded,
+                        });
+                    }
+                    continue;
+                };
+                if migration.checksum() == recorded {
+                    continue;
+                }
+                match migration.amendments().iter().find(|a| a.from() == recorded) {
+                    Some(amendment) => plan.amendments.push(PlannedAmendment {
+                        migration,
+                        from: recorded,
+                        amendment: *amendment,
+                    }),
+                    None => problems.push(HistoryProblem::Edited {
+                        version: row.version,
+                        path: migration.path(),
+                        recorded,
+                        embedded: migration.checksum(),
+                    }),
+                }
+            }
+        }
+    }
+
+    applied_migrations.sort_unstable();
+    for migration in migrations.migrations() {
+        if applied_migrations
+            .binary_search(&migration.version())
+            .is_ok()
+        {
+            continue;
+        }
+        if target.is_some_and(|target| migration.version() > target) {
+            break;
+        }
+        if let Some(newest) = plan
+            .newest_applied
+            .filter(|newest| migration.version() < *newest)
+        {
+            if !policy.allows_out_of_order() {
+                problems.push(HistoryProblem::OutOfOrder {
+                    version: migration.version(),
+                    path: migration.path(),
+                    newest_applied: newest,
+                });
+                continue;
+            }
+        }
+        plan.pending.push(migration);
+    }
+
+    if policy.runs_seeds() {
+        applied_seeds.sort_unstable();
+        plan.seeds = migrations
+            .seeds()
+            .iter()
+            .filter(|seed| applied_seeds.binary_search(&seed.version()).is_err())
+            .collect();
+    }
+
+    if problems.is_empty() {
+        Ok(plan)
+    } else {
+        Err(HistoryProblems(problems))
+    }
+}
+
+/// Parses a stored checksum without allocating.
+pub(crate) fn parse_checksum(text: &str) -> Option<Checksum> {
+    text.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Environment, Migration};
+
+    fn sum(text: &str) -> Checksum {
+        Checksum::of_file(text.as_bytes())
+    }
+
+    fn migration(version: u64, sql: &'static str) -> Migration {
+        let path: &'static str =
+            Box::leak(format!("migrations/{version:04}_m.sql").into_boxed_str());
+        Migration::new(Version::new(version), "m", sql, sum(sql), path)
+    }
+
+    fn list(migrations: Vec<Migration>, seeds: Vec<Seed>) -> Migrations {
+        Migrations::new(
+            Box::leak(migrations.into_boxed_slice()),
+            Box::leak(seeds.into_boxed_slice()),
+            "",
+            "migrations",
+        )
+    }
+
+    fn standard() -> Migrations {
+        let amended = migration(3, "select 3; -- fixed").with_amendments(Box::leak(Box::new([
+            Amendment::new(sum("select 3;"), "comment only"),
+        ])));
+        list(
+            vec![
+                migration(1, "select 1;"),
+                migration(2, "select 2;"),
+                amended,
+                migration(4, "select 4;"),
+            ],
+            vec![Seed::new(
+                Version::new(1),
+                "demo",
+                "insert 1;",
+                sum("insert 1;"),
+                "migrations/seeds/0001_demo.sql",
+            )],
+        )
+    }
+
+    fn row(version: u64, sql: &str) -> HistoryRow {
+        HistoryRow {
+            kind: RowKind::Migration,
+            version: Version::new(version),
+            checksum: sum(sql).to_string(),
+            finished: true,
+        }
+    }
+
+    fn history(rows: Vec<HistoryRow>) -> History {
+        History {
+            rows,
+            stamp: Some("development".into()),
+        }
+    }
+
+    fn dev() -> Policy {
+        Policy::new(Environment::Development)
+    }
+
+    fn versions(plan: &Plan) -> Vec<u64> {
+        plan.pending.iter().map(|m| m.version().get()).collect()
+    }
+
+    #[test]
+    fn cases() {
+        struct Case {
+            name: &'static str,
+            rows: Vec<HistoryRow>,
+            policy: Policy,
+            target: Option<u64>,
+            expect: Result<Vec<u64>, Vec<HistoryProblem>>,
+        }
+        let edited = HistoryProblem::Edited {
+            version: Version::new(2),
+            path: "migrations/0002_m.sql",
+            recorded: sum("select 2 -- old;"),
+            embedded: sum("select 2;"),
+        };
+        let cases = vec![
+            Case {
+                name: "empty database: everything pending",
+                rows: vec![],
+                policy: dev(),
+                target: None,
+                expect: Ok(vec![1, 2, 3, 4]),
+            },
+            Case {
+                name: "clean: nothing pending",
+                rows: vec![
+                    row(1, "select 1;"),
+                    row(2, "select 2;"),
+                    row(3, "select 3; -- fixed"),
+                    row(4, "select 4;"),
+                ],
+                policy: dev(),
+                target: None,
+                expect: Ok(vec![]),
+            },
+            Case {
+                name: "pending after applied",
+                rows: vec![row(1, "select 1;")],
+                policy: dev(),
+                target: None,
+                expect: Ok(vec![2, 3, 4]),
+            },
+            Case {
+                name: "target stops early",
+                rows: vec![row(1, "select 1;")],
+                policy: dev(),
+                target: Some(2),
+                expect: Ok(vec![2]),
+            },
+            Case {
+                name: "edited applied migration",
+                rows: vec![row(1, "select 1;"), row(2, "select 2 -- old;")],
+                policy: dev(),
+                target: None,
+                expect: Err(vec![edited.clone()]),
+            },
+            Case {
+                name: "amended in the lock: accepted",
+                rows: vec![
+                    row(1, "select 1;"),
+                    row(2, "select 2;"),
+                    row(3, "select 3;"),
+                ],
+                policy: dev(),
+                target: None,
+                expect: Ok(vec![4]),
+            },
+            Case {
+                name: "missing from the binary",
+                rows: vec![row(1, "select 1;"), row(9, "select 9;")],
+                policy: dev(),
+                target: None,
+                expect: Err(vec![
+                    HistoryProblem::Missing {
+                        version: Version::new(9),
+                        recorded: sum("select 9;"),
+                    },
+                    HistoryProblem::OutOfOrder {
+                        version: Version::new(2),
+                        path: "migrations/0002_m.sql",
+                        newest_applied: Version::new(9),
+                    },
+                    HistoryProblem::OutOfOrder {
+                        version: Version::new(3),
+                        path: "migrations/0003_m.sql",
+                        newest_applied: Version::new(9),
+                    },
+                    HistoryProblem::OutOfOrder {
+                        version: Version::new(4),
+                        path: "migrations/0004_m.sql",
+                        newest_applied: Version::new(9),
+                    },
+                ]),
+            },
+            Case {
+                name: "missing allowed, out of order allowed",
+                rows: vec![row(1, "select 1;"), row(9, "select 9;")],
+                policy: dev().allow_missing(true).allow_out_of_order(true),
+                target: None,
+                expect: Ok(vec![2, 3, 4]),
+            },
+            Case {
+                name: "half-applied",
+                rows: vec![
+                    row(1, "select 1;"),
+                    HistoryRow {
+                        finished: false,
+                        ..row(2, "select 2;")
+                    },
+                ],
+                policy: dev(),
+                target: None,
+                expect: Err(vec![HistoryProblem::HalfApplied {
+                    version: Version::new(2),
+                    path: "migrations/0002_m.sql".into(),
+                }]),
+            },
+            Case {
+                name: "out of order",
+                rows: vec![row(1, "select 1;"), row(3, "select 3; -- fixed")],
+                policy: dev(),
+                target: None,
+                expect: Err(vec![HistoryProblem::OutOfOrder {
+                    version: Version::new(2),
+                    path: "migrations/0002_m.sql",
+                    newest_applied: Version::new(3),
+                }]),
+            },
+            Case {
+                name: "out of order allowed",
+                rows: vec![row(1, "select 1;"), row(3, "select 3; -- fixed")],
+                policy: dev().allow_out_of_order(true),
+                target: None,
+                expect: Ok(vec![2, 4]),
+            },
+            Case {
+                name: "every problem at once, before anything is applied",
+                rows: vec![
+                    row(2, "select 2 -- old;"),
+                    HistoryRow {
+                        finished: false,
+                        ..row(3, "select 3;")
+                    },
+                    HistoryRow {
+                        checksum: "nonsense".into(),
+                        ..row(4, "")
+                    },
+                ],
+                policy: dev(),
+                target: None,
+                expect: Err(vec![
+                    edited,
+                    HistoryProblem::HalfApplied {
+                        version: Version::new(3),
+                        path: "migrations/0003_m.sql".into(),
+                    },
+                    HistoryProblem::Unreadable {
+                        version: Version::new(4),
+                        checksum: "nonsense".into(),
+                    },
+                    HistoryProblem::OutOfOrder {
+                        version: Version::new(1),
+                        path: "migrations/0001_m.sql",
+                        newest_applied: Version::new(3),
+                    },
+                ]),
+            },
+        ];
+        let migrations = standard();
+        for case in cases {
+            let result = plan(
+                &migrations,
+                &history(case.rows),
+                &case.policy,
+                case.target.map(Version::new),
+            );
+            match (result, case.expect) {
+                (Ok(plan), Ok(expected)) => assert_eq!(versions(&plan), expected, "{}", case.name),
+                (Err(problems), Err(expected)) => assert_eq!(problems.0, expected, "{}", case.name),
+                (result, expected) => {
+                    panic!("{}: got {result:?}, expected {expected:?}", case.name)
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn amendment_is_planned_for_recording() {
+        let migrations = standard();
+        let rows = vec![
+            row(1, "select 1;"),
+            row(2, "select 2;"),
+            row(3, "select 3;"),
+            row(4, "select 4;"),
+        ];
+        let plan = plan(&migrations, &history(rows), &dev(), None).unwrap();
+        assert!(plan.pending.is_empty());
+        assert_eq!(plan.amendments.len(), 1);
+        assert_eq!(plan.amendments[0].from, sum("select 3;"));
+        assert_eq!(plan.amendments[0].amendment.reason(), "comment only");
+        assert!(!plan.is_empty());
+    }
+
+    #[test]
+    fn seeds_follow_the_policy_and_run_once() {
+        let migrations = standard();
+        let seeded = dev().with_seeds(true);
+        assert_eq!(
+            plan(&migrations, &History::default(), &seeded, None)
+                .unwrap()
+                .seeds
+                .len(),
+            1
+        );
+        assert!(
+            plan(&migrations, &History::default(), &dev(), None)
+                .unwrap()
+                .seeds
+                .is_empty()
+        );
+        let production = Policy::new(Environment::Production).with_seeds(true);
+        assert!(
+            plan(&migrations, &History::default(), &production, None)
+                .unwrap()
+                .seeds
+                .is_empty()
+        );
+        let ran = History {
+            rows: vec![HistoryRow {
+                kind: RowKind::Seed,
+                version: Version::new(1),
+                checksum: sum("insert 1; -- edited").to_string(),
+                finished: true,
+            }],
+            stamp: None,
+        };
+        let plan = plan(&migrations, &ran, &seeded, None).unwrap();
+        assert!(plan.seeds.is_empty());
+        assert!(
+            plan.warnings[0].contains("changed after it ran"),
+            "{:?}",
+            plan.warnings
+        );
+    }
+
+    #[test]
+    fn problem_messages_name_file_version_and_both_checksums() {
+        let problems = plan(
+            &standard(),
+            &history(vec![row(1, "select 1;"), row(2, "select 2 -- old;")]),
+            &dev(),
+            None,
+        )
+        .unwrap_err();
+        let text = problems.to_string();
+        assert!(text.contains("migrations/0002_m.sql (version 2)"), "{text}");
+        assert!(
+            text.contains(&sum("select 2 -- old;").to_string())
+                && text.contains(&sum("select 2;").to_string())
+        );
+        assert!(text.contains("nothing was applied"));
+    }
+}

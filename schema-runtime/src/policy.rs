@@ -1,0 +1,266 @@
+//! What a run may do, decided by its environment (and overrides made in code).
+
+use std::time::Duration;
+
+use crate::environment::{self, Environment, EnvironmentSource};
+use crate::sql_text::Identifier;
+use crate::{Error, Migrations};
+
+/// What startup may do. Built from the environment with [`Policy::from_env`], or in code
+/// with [`Policy::new`].
+///
+/// | Environment | Migrations | Seeds               | Destructive commands |
+/// |-------------|------------|---------------------|----------------------|
+/// | development | always     | when `SEED_DB=true` | allowed              |
+/// | test        | always     | never               | allowed              |
+/// | production  | always     | never               | refused              |
+///
+/// Schema "sync" (altering tables from model definitions) is never offered: the schema
+/// changes only through migrations.
+///
+/// ```
+/// use schema_runtime::{Environment, Policy};
+///
+/// let policy = Policy::new(Environment::Development).with_seeds(true);
+/// assert!(policy.runs_seeds());
+/// // Seeds never run outside development, whatever the code asks.
+/// assert!(!Policy::new(Environment::Production).with_seeds(true).runs_seeds());
+/// ```
+#[derive(Clone, Debug)]
+pub struct Policy {
+    environment: Environment,
+    source: EnvironmentSource,
+    seeds_requested: bool,
+    warnings: Vec<String>,
+    allow_missing: bool,
+    allow_out_of_order: bool,
+    allow_environment_mismatch: bool,
+    write_dev_lock: bool,
+    lock_timeout: Duration,
+    pub(crate) history_table: Identifier,
+    pub(crate) meta_table: Identifier,
+}
+
+impl Policy {
+    /// The policy of `environment`, set in code.
+    pub fn new(environment: Environment) -> Self {
+        Policy {
+            environment,
+            source: EnvironmentSource::Code,
+            seeds_requested: false,
+            warnings: Vec::new(),
+            allow_missing: false,
+            allow_out_of_order: false,
+            allow_environment_mismatch: false,
+            write_dev_lock: true,
+            lock_timeout: Duration::from_secs(60),
+            history_table: Identifier::new_unchecked("schema_history"),
+            meta_table: Identifier::new_unchecked("schema_meta"),
+        }
+    }
+
+    /// The policy from the process environment: `APP_ENV` (unset means development in a
+    /// debug build of the application and production in a release build) and `SEED_DB`.
+    pub fn from_env(migrations: &Migrations) -> Result<Self, Error> {
+        Policy::from_vars(
+            std::env::var("APP_ENV").ok().as_deref(),
+            std::env::var("SEED_DB").ok().as_deref(),
+            migrations.debug_build(),
+        )
+    }
+
+    /// The policy from given values of `APP_ENV` and `SEED_DB` (`None` when unset).
+    pub fn from_vars(
+        app_env: Option<&str>,
+        seed_db: Option<&str>,
+        debug_build: bool,
+    ) -> Result<Self, Error> {
+        let (environment, source) = environment::resolve(app_env, debug_build)?;
+        let mut policy = Policy::new(environment);
+        policy.source = source;
+        let seed = match seed_db.map(|v| v.trim().to_ascii_lowercase()) {
+            None => false,
+            Some(v) if matches!(v.as_str(), "true" | "1" | "yes") => true,
+            Some(v) if matches!(v.as_str(), "false" | "0" | "no" | "") => false,
+            Some(_) => {
+                return Err(Error::InvalidSeedDb {
+                    value: seed_db.unwrap_or_default().to_owned(),
+                });
+            }
+        };
+        if seed && environment != Environment::Development {
+            policy.warnings.push(format!(
+                "SEED_DB=true is ignored in {environment}: seeds run only in development"
+            ));
+        }
+        policy.seeds_requested = seed;
+        Ok(policy)
+    }
+
+    /// Asks for seeds to run. They run only in development.
+    pub fn with_seeds(mut self, seeds: bool) -> Self {
+        self.seeds_requested = seeds;
+        self
+    }
+
+    /// Lets a binary start on a database that has applied migrations the binary does not
+    /// have (an older binary on a newer database). Off by default: that is a downgrade.
+    pub fn allow_missing(mut self, allow: bool) -> Self {
+        self.allow_missing = allow;
+        self
+    }
+
+    /// Lets a pending migration older than the newest applied one run. Off by default:
+    /// it usually means a branch merged late, and its migration never ran where the newer ones did.
+    pub fn allow_out_of_order(mut self, allow: bool) -> Self {
+        self.allow_out_of_order = allow;
+        self
+    }
+
+    /// Lets this run change a database stamped with another environment. Off by default:
+    /// a development binary pointed at the production database must not touch it.
+    pub fn allow_environment_mismatch(mut self, allow: bool) -> Self {
+        self.allow_environment_mismatch = allow;
+        self
+    }
+
+    /// Whether development runs append what they applied to `migrations.lock` (default on).
+    pub fn write_dev_lock(mut self, write: bool) -> Self {
+        self.write_dev_lock = write;
+        self
+    }
+
+    /// How long to wait for another process that is migrating the same database (default 60 s).
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
+        self
+    }
+
+    /// The history table's name (default `schema_history`). Give each independent set of
+    /// migrations sharing a database its own. Letters, digits and `_`, optionally
+    /// qualified by a schema (`app.schema_history`).
+    pub fn history_table(mut self, name: &str) -> Result<Self, Error> {
+        self.history_table = Identifier::new(name)?;
+        Ok(self)
+    }
+
+    /// The metadata table's name (default `schema_meta`); same rules as the history table.
+    pub fn meta_table(mut self, name: &str) -> Result<Self, Error> {
+        self.meta_table = Identifier::new(name)?;
+        Ok(self)
+    }
+
+    /// The environment.
+    pub fn environment(&self) -> Environment {
+        self.environment
+    }
+
+    /// Where the environment came from.
+    pub fn environment_source(&self) -> &EnvironmentSource {
+        &self.source
+    }
+
+    /// Whether seeds run: only in development, and only when asked for.
+    pub fn runs_seeds(&self) -> bool {
+        self.seeds_requested && self.environment == Environment::Development
+    }
+
+    /// Whether destructive commands (`down`, `redo`, reset) are allowed.
+    pub fn allows_destructive_commands(&self) -> bool {
+        self.environment != Environment::Production
+    }
+
+    /// Whether applied migrations missing from the binary are tolerated.
+    pub fn allows_missing(&self) -> bool {
+        self.allow_missing
+    }
+
+    /// Whether out-of-order pending migrations are tolerated.
+    pub fn allows_out_of_order(&self) -> bool {
+        self.allow_out_of_order
+    }
+
+    /// Whether a database stamped with another environment may be changed.
+    pub fn allows_environment_mismatch(&self) -> bool {
+        self.allow_environment_mismatch
+    }
+
+    /// Whether development runs write the lock.
+    pub fn writes_dev_lock(&self) -> bool {
+        self.write_dev_lock && self.environment == Environment::Development
+    }
+
+    /// How long to wait for the migration lock.
+    pub fn lock_wait(&self) -> Duration {
+        self.lock_timeout
+    }
+
+    /// Warnings found while reading the environment (for example `SEED_DB` in production).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// Logs the environment, where it came from, and any warning.
+    pub(crate) fn log_start(&self) {
+        tracing::info!("schema: environment {} ({})", self.environment, self.source);
+        for warning in &self.warnings {
+            tracing::warn!("schema: {warning}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_matrix() {
+        let runs = |env: &str, seed: Option<&str>| {
+            Policy::from_vars(Some(env), seed, true)
+                .unwrap()
+                .runs_seeds()
+        };
+        assert!(runs("development", Some("true")));
+        assert!(!runs("development", None));
+        assert!(!runs("development", Some("false")));
+        assert!(!runs("test", Some("true")));
+        assert!(!runs("production", Some("true")));
+    }
+
+    #[test]
+    fn seed_db_in_production_is_ignored_with_a_warning() {
+        let policy = Policy::from_vars(Some("production"), Some("true"), false).unwrap();
+        assert_eq!(
+            policy.warnings(),
+            ["SEED_DB=true is ignored in production: seeds run only in development"]
+        );
+    }
+
+    #[test]
+    fn bad_seed_db_is_an_error() {
+        let error = Policy::from_vars(Some("dev"), Some("maybe"), true)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("SEED_DB=`maybe`"), "{error}");
+    }
+
+    #[test]
+    fn destructive_commands_are_refused_only_in_production() {
+        assert!(Policy::new(Environment::Development).allows_destructive_commands());
+        assert!(Policy::new(Environment::Test).allows_destructive_commands());
+        assert!(!Policy::new(Environment::Production).allows_destructive_commands());
+    }
+
+    #[test]
+    fn table_names_are_validated() {
+        assert!(
+            Policy::new(Environment::Test)
+                .history_table("app.history_v2")
+                .is_ok()
+        );
+        let error = Policy::new(Environment::Test)
+            .history_table("x; DROP TABLE users")
+            .unwrap_err();
+        assert!(error.to_string().contains("x; DROP TABLE users"));
+    }
+}

@@ -1,0 +1,272 @@
+//! The SQL the executors send for their own tables, written once for every backend.
+//! The differences between databases are data here: type names, quoting, placeholders.
+
+use std::fmt;
+
+use crate::Error;
+
+/// A validated table name: one or two parts (`table` or `schema.table`), each of letters,
+/// digits and `_`, not starting with a digit, at most 63 characters. It is quoted when
+/// spliced into SQL, and never taken raw from input that was not validated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identifier {
+    parts: Vec<String>,
+}
+
+impl Identifier {
+    /// Validates `name`.
+    pub fn new(name: &str) -> Result<Self, Error> {
+        let parts: Vec<&str> = name.split('.').collect();
+        let valid_part = |part: &&str| {
+            !part.is_empty()
+                && part.len() <= 63
+                && !part.as_bytes()[0].is_ascii_digit()
+                && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        };
+        if parts.len() > 2 || !parts.iter().all(valid_part) {
+            return Err(Error::InvalidIdentifier {
+                name: name.to_owned(),
+            });
+        }
+        Ok(Identifier {
+            parts: parts.into_iter().map(str::to_owned).collect(),
+        })
+    }
+
+    pub(crate) fn new_unchecked(name: &str) -> Self {
+        Identifier {
+            parts: vec![name.to_owned()],
+        }
+    }
+
+    /// The unqualified table name.
+    pub fn table(&self) -> &str {
+        self.parts.last().map(String::as_str).unwrap_or_default()
+    }
+
+    /// The schema, when the name is qualified.
+    pub fn schema(&self) -> Option<&str> {
+        (self.parts.len() == 2).then(|| self.parts[0].as_str())
+    }
+
+    /// The name quoted for `dialect`.
+    pub fn quoted(&self, dialect: Dialect) -> String {
+        let quote = dialect.identifier_quote();
+        self.parts
+            .iter()
+            .map(|part| format!("{quote}{part}{quote}"))
+            .collect::<Vec<_>>()
+            .join(".")
+    }
+}
+
+impl fmt::Display for Identifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.parts.join("."))
+    }
+}
+
+/// The SQL flavour of a backend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    /// SQLite (rusqlite or sqlx).
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+    /// MySQL and MariaDB.
+    Mysql,
+}
+
+/// What a history row records.
+pub mod kind {
+    /// An applied (or started) migration.
+    pub const MIGRATION: &str = "migration";
+    /// An applied seed.
+    pub const SEED: &str = "seed";
+    /// An audited change of a recorded checksum, accepted from the lock's `amends`.
+    pub const AMENDMENT: &str = "amendment";
+}
+
+/// The state of a migration or seed row.
+pub mod state {
+    /// Finished: its changes and its row were committed.
+    pub const APPLIED: &str = "applied";
+    /// Started outside a transaction and not (yet) marked finished.
+    pub const STARTED: &str = "started";
+}
+
+/// The key of the environment stamp in the metadata table.
+pub const ENVIRONMENT_KEY: &str = "environment";
+
+/// The history row columns an insert fills, in order.
+pub const HISTORY_COLUMNS: &str = "version, name, kind, checksum, state, applied_at, execution_ms, app_version, environment, applied_by, note";
+
+impl Dialect {
+    fn identifier_quote(self) -> char {
+        match self {
+            Dialect::Mysql => '`',
+            Dialect::Sqlite | Dialect::Postgres => '"',
+        }
+    }
+
+    /// The `n`th (1-based) bind placeholder.
+    pub fn placeholder(self, n: usize) -> String {
+        match self {
+            Dialect::Postgres => format!("${n}"),
+            Dialect::Sqlite | Dialect::Mysql => "?".to_owned(),
+        }
+    }
+
+    fn placeholders(self, count: usize) -> String {
+        (1..=count)
+            .map(|n| self.placeholder(n))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Whether DDL statements take part in transactions (they commit implicitly on MySQL).
+    pub fn transactional_ddl(self) -> bool {
+        !matches!(self, Dialect::Mysql)
+    }
+
+    /// `CREATE TABLE IF NOT EXISTS` for the history table.
+    pub fn create_history(self, table: &Identifier) -> String {
+        let id = match self {
+            Dialect::Sqlite => "id INTEGER PRIMARY KEY AUTOINCREMENT",
+            Dialect::Postgres => "id BIGSERIAL PRIMARY KEY",
+            Dialect::Mysql => "id BIGINT AUTO_INCREMENT PRIMARY KEY",
+        };
+        // MySQL cannot compare or index unbounded TEXT cheaply; short columns get a length.
+        let short = |length: u32| match self {
+            Dialect::Mysql => format!("VARCHAR({length})"),
+            Dialect::Sqlite | Dialect::Postgres => "TEXT".to_owned(),
+        };
+        format!(
+            "CREATE TABLE IF NOT EXISTS {table} ({id}, version BIGINT NOT NULL, name TEXT NOT NULL, \
+             kind {kind} NOT NULL, checksum {checksum} NOT NULL, state {state} NOT NULL, \
+             applied_at {at} NOT NULL, execution_ms BIGINT NOT NULL, app_version TEXT NOT NULL, \
+             environment {environment} NOT NULL, applied_by TEXT NOT NULL, note TEXT)",
+            table = table.quoted(self),
+            kind = short(16),
+            checksum = short(64),
+            state = short(16),
+            at = short(40),
+            environment = short(16),
+        )
+    }
+
+    /// `CREATE TABLE IF NOT EXISTS` for the metadata table.
+    pub fn create_meta(self, table: &Identifier) -> String {
+        let key = if self == Dialect::Mysql {
+            "VARCHAR(64)"
+        } else {
+            "TEXT"
+        };
+        format!(
+            "CREATE TABLE IF NOT EXISTS {} (key_name {key} NOT NULL PRIMARY KEY, value TEXT NOT NULL)",
+            table.quoted(self)
+        )
+    }
+
+    /// One query for everything startup needs: each migration and seed row, and the
+    /// environment stamp as a row of kind `stamp`.
+    pub fn read_history(self, history: &Identifier, meta: &Identifier) -> String {
+        format!(
+            "SELECT kind, version, checksum, state FROM {history} WHERE kind IN ('{migration}', '{seed}') \
+             UNION ALL SELECT 'stamp', 0, value, '' FROM {meta} WHERE key_name = '{key}'",
+            history = history.quoted(self),
+            meta = meta.quoted(self),
+            migration = kind::MIGRATION,
+            seed = kind::SEED,
+            key = ENVIRONMENT_KEY,
+        )
+    }
+
+    /// Inserts a history row; binds follow [`HISTORY_COLUMNS`].
+    pub fn insert_history(self, table: &Identifier) -> String {
+        format!(
+            "INSERT INTO {} ({HISTORY_COLUMNS}) VALUES ({})",
+            table.quoted(self),
+            self.placeholders(11)
+        )
+    }
+
+    /// Marks a started row finished; binds: execution_ms, kind, version.
+    pub fn finish_history(self, table: &Identifier) -> String {
+        format!(
+            "UPDATE {} SET state = '{applied}', execution_ms = {} WHERE kind = {} AND version = {} AND state = '{started}'",
+            table.quoted(self),
+            self.placeholder(1),
+            self.placeholder(2),
+            self.placeholder(3),
+            applied = state::APPLIED,
+            started = state::STARTED,
+        )
+    }
+
+    /// Replaces a migration row's checksum; binds: new checksum, version.
+    pub fn update_checksum(self, table: &Identifier) -> String {
+        format!(
+            "UPDATE {} SET checksum = {} WHERE kind = '{}' AND version = {}",
+            table.quoted(self),
+            self.placeholder(1),
+            kind::MIGRATION,
+            self.placeholder(2),
+        )
+    }
+
+    /// Writes the environment stamp; binds: the environment.
+    pub fn insert_stamp(self, table: &Identifier) -> String {
+        format!(
+            "INSERT INTO {} (key_name, value) VALUES ('{ENVIRONMENT_KEY}', {})",
+            table.quoted(self),
+            self.placeholder(1)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_validated_and_quoted() {
+        assert_eq!(
+            Identifier::new("schema_history")
+                .unwrap()
+                .quoted(Dialect::Sqlite),
+            "\"schema_history\""
+        );
+        assert_eq!(
+            Identifier::new("app.history")
+                .unwrap()
+                .quoted(Dialect::Mysql),
+            "`app`.`history`"
+        );
+        for bad in [
+            "",
+            "a.b.c",
+            "1abc",
+            "a-b",
+            "a\"b",
+            "x; drop table y",
+            &"a".repeat(64),
+        ] {
+            assert!(Identifier::new(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn placeholders_follow_the_dialect() {
+        assert!(
+            Dialect::Postgres
+                .insert_history(&Identifier::new_unchecked("h"))
+                .ends_with("$10, $11)")
+        );
+        assert!(
+            Dialect::Sqlite
+                .insert_history(&Identifier::new_unchecked("h"))
+                .ends_with("?, ?)")
+        );
+    }
+}

@@ -1,0 +1,338 @@
+//! The rusqlite executor: runs the plan on a SQLite connection.
+//!
+//! Exclusion between processes: a lock file beside the database (`<db>.schema-lock`,
+//! locked with the operating system's advisory file lock) is held while migrating. The
+//! kernel releases it when the process dies, so a crash never leaves a stale lock, and it
+//! stays held across the per-migration transactions and around `no-transaction`
+//! migrations, which `BEGIN IMMEDIATE` alone could not do. The database file itself is
+//! never opened a second time: closing such a descriptor would drop SQLite's own locks.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, Write};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, TransactionBehavior, params};
+
+use crate::error::Error;
+use crate::migrator::{HistoryValues, Statements, history_from_rows, log_applied, version_to_sql};
+use crate::plan::History;
+use crate::report::{Applied, Report};
+use crate::sql_text::{Dialect, kind};
+use crate::{Migrator, Version, audit};
+
+impl Migrator {
+    /// Applies every pending migration (and, in development with `SEED_DB=true`, every
+    /// pending seed) to a SQLite database.
+    ///
+    /// On a database that is up to date this is one read of the history. Otherwise it
+    /// takes the migration lock, checks the whole history against the binary, and applies
+    /// each migration in its own transaction together with its history row.
+    pub fn run(&self, conn: &mut Connection) -> Result<Report, Error> {
+        self.run_to(conn, None)
+    }
+
+    /// Like [`run`](Self::run), leaving migrations above `target` pending.
+    pub fn run_to(&self, conn: &mut Connection, target: Option<Version>) -> Result<Report, Error> {
+        let started = Instant::now();
+        self.policy().log_start();
+        let statements = self.statements(Dialect::Sqlite);
+
+        if let Some(history) = read_history(conn, &statements)? {
+            self.check_stamp(&history)?;
+            let plan = self.plan(&history, target)?;
+            if plan.is_empty() && history.stamp.is_some() {
+                let report = self.report(&plan, started);
+                log_warnings(&report);
+                tracing::info!(
+                    "schema: up to date at version {}",
+                    display_version(plan.newest_applied)
+                );
+                return Ok(report);
+            }
+        }
+
+        let _lock = FileLock::acquire(conn, self.policy().lock_wait())?;
+        for create in &statements.create {
+            conn.execute_batch(create)
+                .map_err(|e| Error::database("creating the history tables", e))?;
+        }
+        let history = read_history(conn, &statements)?.unwrap_or_default();
+        self.check_stamp(&history)?;
+        if history.stamp.is_none() {
+            conn.execute(
+                &statements.insert_stamp,
+                [self.policy().environment().as_str()],
+            )
+            .map_err(|e| Error::database("stamping the database with its environment", e))?;
+        }
+        let plan = self.plan(&history, target)?;
+        let mut report = self.report(&plan, started);
+        log_warnings(&report);
+        let audit = self.audit();
+
+        for planned in &plan.amendments {
+            let migration = planned.migration;
+            let tx = conn
+                .transaction()
+                .map_err(|e| Error::database("recording an amendment", e))?;
+            tx.execute(
+                &statements.update_checksum,
+                params![
+                    migration.checksum().to_string(),
+                    version_to_sql(migration.version())
+                ],
+            )
+            .map_err(|e| Error::database("recording an amendment", e))?;
+            let mut row = audit.row(
+                kind::AMENDMENT,
+                migration.version(),
+                migration.name(),
+                migration.checksum(),
+                true,
+            );
+            row.note = Some(format!(
+                "amends sha256:{} reason \"{}\"",
+                planned.from,
+                planned.amendment.reason()
+            ));
+            insert_row(&tx, &statements, &row)
+                .map_err(|e| Error::database("recording an amendment", e))?;
+            tx.commit()
+                .map_err(|e| Error::database("recording an amendment", e))?;
+            tracing::info!(
+                "schema: recorded the amended checksum of {} from migrations.lock",
+                migration.path()
+            );
+            report.amended.push(migration.version());
+        }
+
+        for migration in &plan.pending {
+            let row = audit.row(
+                kind::MIGRATION,
+                migration.version(),
+                migration.name(),
+                migration.checksum(),
+                migration.transaction(),
+            );
+            let duration =
+                execute(conn, &statements, migration.sql(), row).map_err(
+                    |failure| match failure {
+                        Failure::Sql(message) => Error::Migration {
+                            version: migration.version(),
+                            path: migration.path(),
+                            message,
+                            in_transaction: migration.transaction(),
+                        },
+                        Failure::Bookkeeping(error) => error,
+                    },
+                )?;
+            let applied = Applied {
+                version: migration.version(),
+                name: migration.name(),
+                path: migration.path(),
+                duration,
+            };
+            log_applied("migration", &applied);
+            report.applied.push(applied);
+        }
+
+        for seed in &plan.seeds {
+            let row = audit.row(
+                kind::SEED,
+                seed.version(),
+                seed.name(),
+                seed.checksum(),
+                seed.transaction(),
+            );
+            let duration =
+                execute(conn, &statements, seed.sql(), row).map_err(|failure| match failure {
+                    Failure::Sql(message) => Error::Seed {
+                        version: seed.version(),
+                        path: seed.path(),
+                        message,
+                    },
+                    Failure::Bookkeeping(error) => error,
+                })?;
+            let applied = Applied {
+                version: seed.version(),
+                name: seed.name(),
+                path: seed.path(),
+                duration,
+            };
+            log_applied("seed", &applied);
+            report.seeded.push(applied);
+        }
+
+        self.write_dev_lock(&mut report);
+        report.duration = started.elapsed();
+        Ok(report)
+    }
+}
+
+fn display_version(version: Option<Version>) -> String {
+    version.map_or_else(|| "none".to_owned(), |v| v.to_string())
+}
+
+fn log_warnings(report: &Report) {
+    for warning in &report.warnings {
+        tracing::warn!("schema: {warning}");
+    }
+}
+
+/// The history, or `None` when the tables do not exist yet. One query.
+fn read_history(conn: &Connection, statements: &Statements) -> Result<Option<History>, Error> {
+    let mut statement = match conn.prepare_cached(&statements.read) {
+        Ok(statement) => statement,
+        Err(error) if error.to_string().contains("no such table") => return Ok(None),
+        Err(error) => return Err(Error::database("reading the migration history", error)),
+    };
+    let rows = statement
+        .query_map([], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| Error::database("reading the migration history", e))?;
+    Ok(Some(history_from_rows(rows)))
+}
+
+fn insert_row(
+    conn: &Connection,
+    statements: &Statements,
+    row: &HistoryValues<'_>,
+) -> rusqlite::Result<usize> {
+    conn.prepare_cached(&statements.insert)?.execute(params![
+        row.version,
+        row.name,
+        row.kind,
+        row.checksum,
+        row.state,
+        row.applied_at,
+        row.execution_ms,
+        row.app_version,
+        row.environment,
+        row.applied_by,
+        row.note,
+    ])
+}
+
+enum Failure {
+    /// The file's own SQL failed: the caller names the file.
+    Sql(String),
+    /// Writing our own rows failed.
+    Bookkeeping(Error),
+}
+
+/// Runs one file's SQL with its history row. In a transaction: both commit together or
+/// neither does. Outside one: a `started` row first, marked finished after, so a crash in
+/// between is seen by the next start.
+fn execute(
+    conn: &mut Connection,
+    statements: &Statements,
+    sql: &str,
+    mut row: HistoryValues<'_>,
+) -> Result<Duration, Failure> {
+    let bookkeeping = |e: rusqlite::Error| {
+        Failure::Bookkeeping(Error::database("recording the migration history", e))
+    };
+    if row.state == crate::sql_text::state::APPLIED {
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(bookkeeping)?;
+        let started = Instant::now();
+        tx.execute_batch(sql)
+            .map_err(|e| Failure::Sql(e.to_string()))?;
+        let duration = started.elapsed();
+        row.execution_ms = duration.as_millis() as i64;
+        insert_row(&tx, statements, &row).map_err(bookkeeping)?;
+        tx.commit().map_err(bookkeeping)?;
+        Ok(duration)
+    } else {
+        insert_row(conn, statements, &row).map_err(bookkeeping)?;
+        let started = Instant::now();
+        conn.execute_batch(sql)
+            .map_err(|e| Failure::Sql(e.to_string()))?;
+        let duration = started.elapsed();
+        conn.prepare_cached(&statements.finish)
+            .and_then(|mut s| {
+                s.execute(params![duration.as_millis() as i64, row.kind, row.version])
+            })
+            .map_err(bookkeeping)?;
+        Ok(duration)
+    }
+}
+
+/// The advisory lock file beside a database file; unlocked when dropped (and by the
+/// kernel if the process dies).
+struct FileLock {
+    _file: Option<File>,
+}
+
+impl FileLock {
+    fn acquire(conn: &Connection, timeout: Duration) -> Result<FileLock, Error> {
+        let Some(path) = conn
+            .path()
+            .filter(|p| !p.is_empty())
+            .map(|p| PathBuf::from(format!("{p}.schema-lock")))
+        else {
+            return Ok(FileLock { _file: None }); // in-memory: private to this connection
+        };
+        let context = || format!("opening the migration lock file {}", path.display());
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| Error::database(context(), e))?;
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(5);
+        let mut logged = false;
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(TryLockError::WouldBlock) => {
+                    let holder = read_holder(&mut file);
+                    if started.elapsed() >= timeout {
+                        return Err(Error::LockTimeout {
+                            what: path.display().to_string(),
+                            holder,
+                            waited: started.elapsed(),
+                        });
+                    }
+                    if !logged {
+                        tracing::info!(
+                            "schema: waiting for the migration lock {} held by {holder}",
+                            path.display()
+                        );
+                        logged = true;
+                    }
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(100));
+                }
+                Err(TryLockError::Error(e)) => return Err(Error::database(context(), e)),
+            }
+        }
+        let holder = format!(
+            "process {} on {} since {}",
+            std::process::id(),
+            audit::host_name(),
+            audit::now_utc()
+        );
+        let _ = file
+            .set_len(0)
+            .and_then(|()| file.rewind())
+            .and_then(|()| file.write_all(holder.as_bytes()));
+        Ok(FileLock { _file: Some(file) })
+    }
+}
+
+fn read_holder(file: &mut File) -> String {
+    let mut text = String::new();
+    let _ = file.rewind().and_then(|()| file.read_to_string(&mut text));
+    if text.trim().is_empty() {
+        "another process".to_owned()
+    } else {
+        text.trim().to_owned()
+    }
+}

@@ -1,0 +1,3 @@
+static MIGRATIONS: schema_runtime::Migrations = schema_runtime::embed_migrations!(42);
+
+fn main() {}

@@ -1,0 +1,308 @@
+//! `embed_migrations!()` as a user meets it: a scratch crate with a `migrations/` folder,
+//! a lock and a `build.rs`, built by the real `cargo`, its binary run to see what was
+//! embedded.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, SystemTime};
+
+use schema_runtime::rules::{Checksum, Lock, LockEntry, Version};
+
+const CREATE_USERS: &str = "\
+CREATE TABLE users (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP
+);
+";
+
+const ADD_EMAIL: &str = "\
+ALTER TABLE users ADD COLUMN email TEXT;
+CREATE UNIQUE INDEX users_email ON users (email);
+";
+
+// Obtained outside Rust, so the macro's hashing is checked against an independent
+// implementation:
+// printf 'ALTER TABLE users ADD COLUMN email TEXT;\nCREATE UNIQUE INDEX users_email ON users (email);\n' | sha256sum
+const ADD_EMAIL_SHA256: &str = "6f2dd03fed546582149898dfec09c4ac1f8ffee621a1c3569c8ea724672ddcb1";
+
+const CREATE_POSTS: &str = "\
+CREATE TABLE posts (
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users (id),
+    title TEXT NOT NULL,
+    body TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX posts_user_id ON posts (user_id);
+";
+
+const CREATE_POSTS_DOWN: &str = "DROP TABLE posts;\n";
+
+const CREATE_COMMENTS: &str = "\
+CREATE TABLE comments (
+    id INTEGER PRIMARY KEY,
+    post_id INTEGER NOT NULL REFERENCES posts (id),
+    body TEXT NOT NULL
+);
+";
+
+const MAIN_RS: &str = r#"static MIGRATIONS: schema_runtime::Migrations = schema_runtime::embed_migrations!();
+
+fn main() {
+    for migration in MIGRATIONS.migrations() {
+        println!("{} {} {}", migration.version(), migration.name(), migration.checksum());
+    }
+}
+"#;
+
+const BUILD_RS: &str = r#"fn main() {
+    schema_runtime::build::track("migrations");
+}
+"#;
+
+/// One line the scratch binary prints for each embedded migration.
+#[derive(Debug, PartialEq, Eq)]
+struct Embedded {
+    version: u64,
+    name: String,
+    checksum: String,
+}
+
+impl Embedded {
+    fn expected(version: u64, name: &str, text: &[u8]) -> Embedded {
+        Embedded {
+            version,
+            name: name.to_owned(),
+            checksum: Checksum::of_file(text).to_hex(),
+        }
+    }
+}
+
+/// A throwaway crate that depends on this workspace's `schema-runtime`.
+struct Scratch {
+    dir: tempfile::TempDir,
+    package: String,
+    last_build_end: SystemTime,
+}
+
+fn workspace_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits inside the workspace")
+        .to_path_buf()
+}
+
+/// All scratch crates share one target dir, so schema-runtime and its dependencies are
+/// compiled once per machine rather than once per test.
+fn target_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("build_e2e")
+}
+
+fn toml_string(path: &Path) -> String {
+    let text = path.to_string_lossy();
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+impl Scratch {
+    /// `package` must differ between tests: binaries of one target dir are named after it.
+    fn new(package: &str) -> Scratch {
+        let dir = tempfile::Builder::new()
+            .prefix("schema-e2e-")
+            .tempdir()
+            .unwrap();
+        let runtime = toml_string(&workspace_dir().join("schema-runtime"));
+        let manifest = format!(
+            "[package]\n\
+             name = \"{package}\"\n\
+             version = \"0.1.0\"\n\
+             edition = \"2024\"\n\
+             publish = false\n\
+             \n\
+             [dependencies]\n\
+             schema-runtime = {{ path = {runtime}, default-features = false }}\n\
+             \n\
+             [build-dependencies]\n\
+             schema-runtime = {{ path = {runtime}, default-features = false }}\n\
+             \n\
+             # Not a member of the workspace this test runs in.\n\
+             [workspace]\n"
+        );
+        fs::write(dir.path().join("Cargo.toml"), manifest).unwrap();
+        // The workspace's lock pins the versions already tested and spares a resolve.
+        if let Ok(lock) = fs::read(workspace_dir().join("Cargo.lock")) {
+            fs::write(dir.path().join("Cargo.lock"), lock).unwrap();
+        }
+        fs::write(dir.path().join("build.rs"), BUILD_RS).unwrap();
+        fs::create_dir_all(dir.path().join("src")).unwrap();
+        fs::write(dir.path().join("src/main.rs"), MAIN_RS).unwrap();
+        fs::create_dir_all(dir.path().join("migrations")).unwrap();
+        Scratch {
+            dir,
+            package: package.to_owned(),
+            last_build_end: SystemTime::UNIX_EPOCH,
+        }
+    }
+
+    fn migration_path(&self, file: &str) -> PathBuf {
+        self.dir.path().join("migrations").join(file)
+    }
+
+    /// Writes a file of `migrations/`, with an mtime cargo cannot mistake for one it
+    /// already saw: on a file system with whole-second mtimes, a write in the same second
+    /// as the end of the last build would look unchanged.
+    fn write(&self, file: &str, text: impl AsRef<[u8]>) {
+        let ready = self.last_build_end + Duration::from_millis(1100);
+        if let Ok(wait) = ready.duration_since(SystemTime::now()) {
+            std::thread::sleep(wait);
+        }
+        fs::write(self.migration_path(file), text).unwrap();
+    }
+
+    /// The lock as the runtime writes it after applying `migrations` (version, name, text).
+    fn write_lock(&self, migrations: &[(u64, &str, &[u8])]) {
+        let lock = Lock::new(migrations.iter().map(|(version, name, text)| {
+            LockEntry::new(Version::new(*version), *name, Checksum::of_file(text))
+        }));
+        self.write("migrations.lock", lock.render());
+    }
+
+    fn build(&mut self) -> Output {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let output = Command::new(cargo)
+            .arg("build")
+            .current_dir(self.dir.path())
+            .env("CARGO_TARGET_DIR", target_dir())
+            .env("CARGO_TERM_COLOR", "never")
+            .output()
+            .unwrap();
+        self.last_build_end = SystemTime::now();
+        output
+    }
+
+    fn build_ok(&mut self) {
+        let output = self.build();
+        assert!(
+            output.status.success(),
+            "the scratch crate should build:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// Builds, expecting a failure; returns cargo's stderr.
+    fn build_err(&mut self) -> String {
+        let output = self.build();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(
+            !output.status.success(),
+            "the scratch crate should not build:\n{stderr}"
+        );
+        stderr
+    }
+
+    /// Runs the binary of the last build and reads what it embedded.
+    fn embedded(&self) -> Vec<Embedded> {
+        let binary = target_dir().join("debug").join(format!(
+            "{}{}",
+            self.package,
+            std::env::consts::EXE_SUFFIX
+        ));
+        let output = Command::new(&binary).output().unwrap();
+        assert!(output.status.success(), "{} failed", binary.display());
+        String::from_utf8(output.stdout)
+            .unwrap()
+            .lines()
+            .map(|line| {
+                let fields: Vec<&str> = line.split(' ').collect();
+                let [version, name, checksum] = fields[..] else {
+                    panic!("unexpected line from the scratch binary: {line:?}");
+                };
+                Embedded {
+                    version: version.parse().unwrap(),
+                    name: name.to_owned(),
+                    checksum: checksum.to_owned(),
+                }
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn an_edited_locked_migration_fails_the_build_and_a_new_one_is_picked_up() {
+    let mut scratch = Scratch::new("schema-e2e-lock");
+    scratch.write("0001_create_users.sql", CREATE_USERS);
+    scratch.write("0002_add_email.sql", ADD_EMAIL);
+    scratch.write("0003_create_posts.sql", CREATE_POSTS);
+    scratch.write("0003_create_posts.down.sql", CREATE_POSTS_DOWN);
+    scratch.write_lock(&[
+        (1, "create_users", CREATE_USERS.as_bytes()),
+        (2, "add_email", ADD_EMAIL.as_bytes()),
+        (3, "create_posts", CREATE_POSTS.as_bytes()),
+    ]);
+    let locked = vec![
+        Embedded::expected(1, "create_users", CREATE_USERS.as_bytes()),
+        Embedded::expected(2, "add_email", ADD_EMAIL.as_bytes()),
+        Embedded::expected(3, "create_posts", CREATE_POSTS.as_bytes()),
+    ];
+
+    scratch.build_ok();
+    assert_eq!(scratch.embedded(), locked);
+
+    let edited = format!("{ADD_EMAIL}CREATE INDEX users_name ON users (name);\n");
+    scratch.write("0002_add_email.sql", &edited);
+    let stderr = scratch.build_err();
+    let old = Checksum::of_file(ADD_EMAIL.as_bytes()).to_hex();
+    let new = Checksum::of_file(edited.as_bytes()).to_hex();
+    assert_ne!(old, new);
+    for needle in ["migrations/0002_add_email.sql", &old, &new] {
+        assert!(
+            stderr.contains(needle),
+            "stderr should name `{needle}`:\n{stderr}"
+        );
+    }
+
+    scratch.write("0002_add_email.sql", ADD_EMAIL);
+    scratch.build_ok();
+    assert_eq!(scratch.embedded(), locked);
+
+    // Nothing the compiler read changes here: only build.rs's tracking of the folder
+    // makes cargo run the macro again.
+    scratch.write("0004_create_comments.sql", CREATE_COMMENTS);
+    scratch.build_ok();
+    let mut with_new = locked;
+    with_new.push(Embedded::expected(
+        4,
+        "create_comments",
+        CREATE_COMMENTS.as_bytes(),
+    ));
+    assert_eq!(scratch.embedded(), with_new);
+}
+
+#[test]
+fn a_crlf_checkout_has_the_checksum_of_the_lf_file() {
+    let mut scratch = Scratch::new("schema-e2e-crlf");
+    let crlf = ADD_EMAIL.replace('\n', "\r\n");
+    assert_eq!(crlf.matches("\r\n").count(), 2);
+    scratch.write("0001_create_users.sql", CREATE_USERS);
+    scratch.write("0002_add_email.sql", &crlf);
+    // Locked from an LF checkout: a Windows checkout of the same commit must still build.
+    scratch.write_lock(&[
+        (1, "create_users", CREATE_USERS.as_bytes()),
+        (2, "add_email", ADD_EMAIL.as_bytes()),
+    ]);
+
+    scratch.build_ok();
+    let embedded = scratch.embedded();
+    assert_eq!(
+        embedded,
+        [
+            Embedded::expected(1, "create_users", CREATE_USERS.as_bytes()),
+            Embedded::expected(2, "add_email", crlf.as_bytes()),
+        ]
+    );
+    assert_eq!(embedded[1].checksum, ADD_EMAIL_SHA256);
+    assert_eq!(
+        Checksum::of_file(ADD_EMAIL.as_bytes()).to_hex(),
+        ADD_EMAIL_SHA256
+    );
+}
