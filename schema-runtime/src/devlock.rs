@@ -29,6 +29,7 @@ pub fn append(migrations: &Migrations, applied: &[&Migration]) -> Result<Option<
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Lock::default(),
         Err(error) => return Err(format!("{} was not updated: {error}", path.display())),
     };
+    let before = lock.entries().len();
     for migration in applied {
         if lock.get(migration.version()).is_none() {
             lock.upsert(LockEntry::new(
@@ -37,6 +38,9 @@ pub fn append(migrations: &Migrations, applied: &[&Migration]) -> Result<Option<
                 migration.checksum(),
             ));
         }
+    }
+    if lock.entries().len() == before {
+        return Ok(None); // already locked: leave the file (and cargo's view of it) alone
     }
     write_atomically(&path, &lock.render())
         .map_err(|error| format!("{} was not updated: {error}", path.display()))?;
