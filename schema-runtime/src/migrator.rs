@@ -3,7 +3,7 @@
 use crate::error::Error;
 use crate::plan::{self, History, Plan};
 use crate::report::{Applied, Report};
-use crate::sql_text::{Dialect, kind, state};
+use crate::sql_text::{Dialect, state};
 use crate::{Checksum, Migrations, Policy, Version, audit};
 
 /// Applies embedded migrations at startup, with the policy of the environment.
@@ -208,30 +208,6 @@ pub(crate) fn version_to_sql(version: Version) -> i64 {
 /// The inverse of [`version_to_sql`].
 pub(crate) fn version_from_sql(value: i64) -> Version {
     Version::new(value as u64)
-}
-
-/// Turns the rows of the startup query into a [`History`].
-pub(crate) fn history_from_rows(
-    rows: impl IntoIterator<Item = (String, i64, String, String)>,
-) -> History {
-    let mut history = History::default();
-    for (row_kind, version, checksum, row_state) in rows {
-        let kind = match row_kind.as_str() {
-            kind::MIGRATION => plan::RowKind::Migration,
-            kind::SEED => plan::RowKind::Seed,
-            _ => {
-                history.stamp = Some(checksum);
-                continue;
-            }
-        };
-        history.rows.push(plan::HistoryRow {
-            kind,
-            version: version_from_sql(version),
-            checksum,
-            finished: row_state != state::STARTED,
-        });
-    }
-    history
 }
 
 /// Logs what a run applied; shared by the executors.

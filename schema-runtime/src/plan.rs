@@ -20,8 +20,8 @@ pub struct HistoryRow {
     pub kind: RowKind,
     /// The version.
     pub version: Version,
-    /// The recorded checksum, as stored (hex).
-    pub checksum: String,
+    /// The recorded checksum, or the stored text when it is not 64 hex digits.
+    pub checksum: Result<Checksum, String>,
     /// Whether it finished (`false`: started outside a transaction and never marked finished).
     pub finished: bool,
 }
@@ -87,12 +87,12 @@ pub fn plan(
             RowKind::Migration => applied_migrations.push(row.version),
             RowKind::Seed => applied_seeds.push(row.version),
         }
-        let recorded = match parse_checksum(&row.checksum) {
-            Some(checksum) => checksum,
-            None => {
+        let recorded = match &row.checksum {
+            Ok(checksum) => *checksum,
+            Err(text) => {
                 problems.push(HistoryProblem::Unreadable {
                     version: row.version,
-                    checksum: row.checksum.clone(),
+                    checksum: text.clone(),
                 });
                 continue;
             }
@@ -202,9 +202,25 @@ pub fn plan(
     }
 }
 
-/// Parses a stored checksum without allocating.
-pub(crate) fn parse_checksum(text: &str) -> Option<Checksum> {
-    text.parse().ok()
+impl History {
+    /// Adds one row of the startup query (`kind, version, checksum, state`); a row of
+    /// another kind carries the environment stamp in its checksum column.
+    pub fn push_row(&mut self, kind: &str, version: Version, checksum: &str, state: &str) {
+        let kind = match kind {
+            crate::sql_text::kind::MIGRATION => RowKind::Migration,
+            crate::sql_text::kind::SEED => RowKind::Seed,
+            _ => {
+                self.stamp = Some(checksum.to_owned());
+                return;
+            }
+        };
+        self.rows.push(HistoryRow {
+            kind,
+            version,
+            checksum: checksum.parse().map_err(|_| checksum.to_owned()),
+            finished: state != crate::sql_text::state::STARTED,
+        });
+    }
 }
 
 #[cfg(test)]
@@ -256,7 +272,7 @@ mod tests {
         HistoryRow {
             kind: RowKind::Migration,
             version: Version::new(version),
-            checksum: sum(sql).to_string(),
+            checksum: Ok(sum(sql)),
             finished: true,
         }
     }
@@ -420,7 +436,7 @@ mod tests {
                         ..row(3, "select 3;")
                     },
                     HistoryRow {
-                        checksum: "nonsense".into(),
+                        checksum: Err("nonsense".into()),
                         ..row(4, "")
                     },
                 ],
@@ -507,7 +523,7 @@ mod tests {
             rows: vec![HistoryRow {
                 kind: RowKind::Seed,
                 version: Version::new(1),
-                checksum: sum("insert 1; -- edited").to_string(),
+                checksum: Ok(sum("insert 1; -- edited")),
                 finished: true,
             }],
             stamp: None,

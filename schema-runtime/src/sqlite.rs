@@ -12,10 +12,10 @@ use std::io::{Read, Seek, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, TransactionBehavior, params};
+use rusqlite::{Connection, Transaction, TransactionBehavior, params};
 
 use crate::error::Error;
-use crate::migrator::{HistoryValues, Statements, history_from_rows, log_applied, version_to_sql};
+use crate::migrator::{HistoryValues, Statements, log_applied, version_from_sql, version_to_sql};
 use crate::plan::History;
 use crate::report::{Applied, Report};
 use crate::sql_text::{Dialect, kind};
@@ -37,27 +37,38 @@ impl Migrator {
         let started = Instant::now();
         self.policy().log_start();
         let statements = self.statements(Dialect::Sqlite);
+        let reading = |e| Error::database("reading the migration history", e);
 
-        if let Some(history) = read_history(conn, &statements)? {
-            self.check_stamp(&history)?;
-            let plan = self.plan(&history, target)?;
-            if plan.is_empty() && history.stamp.is_some() {
-                let report = self.report(&plan, started);
-                log_warnings(&report);
-                tracing::info!(
-                    "schema: up to date at version {}",
-                    display_version(plan.newest_applied)
-                );
-                return Ok(report);
+        match read_history(conn, &statements) {
+            Ok(Some(history)) => {
+                self.check_stamp(&history)?;
+                let plan = self.plan(&history, target)?;
+                if plan.is_empty() && history.stamp.is_some() {
+                    let report = self.report(&plan, started);
+                    log_warnings(&report);
+                    tracing::info!(
+                        "schema: up to date at version {}",
+                        display_version(plan.newest_applied)
+                    );
+                    return Ok(report);
+                }
             }
+            Ok(None) => {}
+            // Another process is migrating and holds the database: wait for it below.
+            Err(error) if is_busy(&error) => {}
+            Err(error) => return Err(reading(error)),
         }
 
+        let conn: &Connection = conn;
         let _lock = FileLock::acquire(conn, self.policy().lock_wait())?;
+        let _exclusive = ExclusiveLocking::enter(conn);
         for create in &statements.create {
             conn.execute_batch(create)
                 .map_err(|e| Error::database("creating the history tables", e))?;
         }
-        let history = read_history(conn, &statements)?.unwrap_or_default();
+        let history = read_history(conn, &statements)
+            .map_err(reading)?
+            .unwrap_or_default();
         self.check_stamp(&history)?;
         if history.stamp.is_none() {
             conn.execute(
@@ -73,9 +84,14 @@ impl Migrator {
 
         for planned in &plan.amendments {
             let migration = planned.migration;
-            let tx = conn
-                .transaction()
-                .map_err(|e| Error::database("recording an amendment", e))?;
+            let recording = |e| {
+                Error::database(
+                    format!("recording the amendment of {}", migration.path()),
+                    e,
+                )
+            };
+            let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)
+                .map_err(recording)?;
             tx.execute(
                 &statements.update_checksum,
                 params![
@@ -83,7 +99,7 @@ impl Migrator {
                     version_to_sql(migration.version())
                 ],
             )
-            .map_err(|e| Error::database("recording an amendment", e))?;
+            .map_err(recording)?;
             let mut row = audit.row(
                 kind::AMENDMENT,
                 migration.version(),
@@ -96,10 +112,8 @@ impl Migrator {
                 planned.from,
                 planned.amendment.reason()
             ));
-            insert_row(&tx, &statements, &row)
-                .map_err(|e| Error::database("recording an amendment", e))?;
-            tx.commit()
-                .map_err(|e| Error::database("recording an amendment", e))?;
+            insert_row(&tx, &statements, &row).map_err(recording)?;
+            tx.commit().map_err(recording)?;
             tracing::info!(
                 "schema: recorded the amended checksum of {} from migrations.lock",
                 migration.path()
@@ -181,19 +195,67 @@ fn log_warnings(report: &Report) {
 }
 
 /// The history, or `None` when the tables do not exist yet. One query.
-fn read_history(conn: &Connection, statements: &Statements) -> Result<Option<History>, Error> {
+fn read_history(conn: &Connection, statements: &Statements) -> rusqlite::Result<Option<History>> {
     let mut statement = match conn.prepare_cached(&statements.read) {
         Ok(statement) => statement,
         Err(error) if error.to_string().contains("no such table") => return Ok(None),
-        Err(error) => return Err(Error::database("reading the migration history", error)),
+        Err(error) => return Err(error),
     };
-    let rows = statement
-        .query_map([], |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
-        })
-        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| Error::database("reading the migration history", e))?;
-    Ok(Some(history_from_rows(rows)))
+    let mut history = History::default();
+    let mut rows = statement.query([])?;
+    while let Some(row) = rows.next()? {
+        let text =
+            |i: usize| -> rusqlite::Result<&str> { row.get_ref(i)?.as_str().map_err(Into::into) };
+        history.push_row(text(0)?, version_from_sql(row.get(1)?), text(2)?, text(3)?);
+    }
+    Ok(Some(history))
+}
+
+fn is_busy(error: &rusqlite::Error) -> bool {
+    matches!(
+        error.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
+/// While migrating, the connection keeps SQLite's file lock between its transactions
+/// (`locking_mode = EXCLUSIVE`): each migration still commits on its own, with the same
+/// journal and the same durability, but SQLite no longer gives the lock up and re-checks
+/// its cache after every commit, which is most of the cost of a commit. The mode goes back
+/// when the guard is dropped, on every path. WAL databases keep their mode: their commits
+/// are already cheap, and WAL's exclusive mode changes how readers work.
+struct ExclusiveLocking<'c> {
+    conn: Option<&'c Connection>,
+}
+
+impl<'c> ExclusiveLocking<'c> {
+    fn enter(conn: &'c Connection) -> ExclusiveLocking<'c> {
+        let file_backed = conn.path().is_some_and(|p| !p.is_empty());
+        let journal: String = conn
+            .query_row("PRAGMA journal_mode", [], |row| row.get(0))
+            .unwrap_or_default();
+        if !file_backed || journal.eq_ignore_ascii_case("wal") {
+            return ExclusiveLocking { conn: None };
+        }
+        match conn.query_row("PRAGMA locking_mode = EXCLUSIVE", [], |row| {
+            row.get::<_, String>(0)
+        }) {
+            Ok(_) => ExclusiveLocking { conn: Some(conn) },
+            Err(_) => ExclusiveLocking { conn: None },
+        }
+    }
+}
+
+impl Drop for ExclusiveLocking<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn {
+            // The lock is released at the next access after the mode changes back.
+            let _ = conn.query_row("PRAGMA locking_mode = NORMAL", [], |row| {
+                row.get::<_, String>(0)
+            });
+            let _ = conn.query_row("PRAGMA schema_version", [], |row| row.get::<_, i64>(0));
+        }
+    }
 }
 
 fn insert_row(
@@ -227,7 +289,7 @@ enum Failure {
 /// neither does. Outside one: a `started` row first, marked finished after, so a crash in
 /// between is seen by the next start.
 fn execute(
-    conn: &mut Connection,
+    conn: &Connection,
     statements: &Statements,
     sql: &str,
     mut row: HistoryValues<'_>,
@@ -236,8 +298,7 @@ fn execute(
         Failure::Bookkeeping(Error::database("recording the migration history", e))
     };
     if row.state == crate::sql_text::state::APPLIED {
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
+        let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)
             .map_err(bookkeeping)?;
         let started = Instant::now();
         tx.execute_batch(sql)

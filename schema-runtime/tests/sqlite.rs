@@ -474,3 +474,22 @@ fn lock_file_sits_beside_the_database() {
     let lock = PathBuf::from(format!("{}.schema-lock", db.path.display()));
     assert!(Path::new(&lock).exists());
 }
+
+#[test]
+fn other_connections_can_write_as_soon_as_the_run_returns() {
+    let db = Database::new();
+    let mut conn = db.open();
+    Migrator::with_policy(&BASIC, test_policy())
+        .run(&mut conn)
+        .unwrap();
+    // The migrating connection is still open; another must not wait for it.
+    let other = db.open();
+    other
+        .busy_timeout(std::time::Duration::from_millis(50))
+        .unwrap();
+    other
+        .execute("INSERT INTO colours (name) VALUES ('green')", [])
+        .unwrap();
+    assert_eq!(db.count("SELECT count(*) FROM colours"), 1);
+    drop(conn);
+}
