@@ -146,13 +146,14 @@ impl Directives {
                 }
                 in_header = false;
             }
-            if let Some(comment) = trimmed.strip_prefix("--") {
-                if !matches!(read_directive_comment(comment), Comment::Plain) {
-                    errors.push(DirectiveError::AfterSql {
-                        line,
-                        text: trimmed.to_owned(),
-                    });
-                }
+            let is_directive = trimmed
+                .strip_prefix("--")
+                .is_some_and(|comment| !matches!(read_directive_comment(comment), Comment::Plain));
+            if is_directive {
+                errors.push(DirectiveError::AfterSql {
+                    line,
+                    text: trimmed.to_owned(),
+                });
             }
         }
         if errors.is_empty() {

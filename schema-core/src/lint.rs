@@ -130,6 +130,11 @@ mod tests {
     }
 
     #[test]
+    fn a_bom_does_not_hide_the_first_statement() {
+        assert_eq!(kinds("\u{feff}DROP TABLE users;\r\n"), ["DROP TABLE"]);
+    }
+
+    #[test]
     fn leaves_what_loses_no_data() {
         for sql in [
             "DROP INDEX users_email;",

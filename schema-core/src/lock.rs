@@ -84,6 +84,10 @@ pub struct Lock {
 }
 
 /// What is wrong with a lock file. Each names its line where it has one.
+///
+/// A damaged lock fails every build of the crate, so no `db` command compiled from it
+/// can repair it: each message says how to get back to a lock that builds with version
+/// control alone, after which the runtime brings it up to date.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum LockError {
     /// The first line is not `total sha256:<hex>`.
@@ -108,24 +112,58 @@ pub enum LockError {
         line: usize,
         /// The version on that line.
         version: Version,
+        /// The version on the entry line before it.
+        previous: Version,
+    },
+    /// A merge conflict marker (`<<<<<<<`, `=======`, `>>>>>>>`): two branches each
+    /// locked migrations, and the merge left both sides.
+    MergeConflict {
+        /// 1-based line number of the first marker.
+        line: usize,
     },
 }
+
+/// How to repair a lock that was edited by hand or merged badly. Taking one side of a
+/// merge whole loses nothing: the other side's migrations are merely unlocked until the
+/// runtime locks them again.
+const REPAIR: &str = "restore it from version control (after a merge, take one side's lock whole, never a mix: the next development run or `db lock` adds the other side's migrations)";
 
 impl fmt::Display for LockError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LockError::MissingTotal => write!(
                 f,
-                "the first line must be `total sha256:<hex>`; the lock is damaged: restore it from version control, or rewrite it with `db lock`"
+                "the first line must be `total sha256:<hex>`; the lock is damaged: {REPAIR}"
             ),
             LockError::TotalMismatch { recorded, computed } => write!(
                 f,
-                "the total line says sha256:{recorded} but the entry lines hash to sha256:{computed}; the lock was edited by hand or merged badly: keep the entry lines of both sides in version order, then rewrite the total with `db lock` against your development database"
+                "the total line says sha256:{recorded} but the entry lines hash to sha256:{computed}; the lock was edited by hand or merged badly: {REPAIR}"
             ),
-            LockError::BadLine { line, problem } => write!(f, "line {line}: {problem}"),
-            LockError::OutOfOrder { line, version } => write!(
+            LockError::BadLine { line, problem } => write!(
                 f,
-                "line {line}: version {version} is not greater than the version on the line before; entries are sorted by version and each version appears once"
+                "line {line}: {problem}; the lock is written by schema-runtime, never by hand: {REPAIR}"
+            ),
+            LockError::OutOfOrder {
+                line,
+                version,
+                previous,
+            } => {
+                if version == previous {
+                    write!(f, "line {line}: version {version} is listed twice")?;
+                } else {
+                    write!(
+                        f,
+                        "line {line}: version {version} comes after version {previous}"
+                    )?;
+                }
+                write!(
+                    f,
+                    "; the runtime writes one line per version, in version order, so the lock was edited by hand or merged badly: {REPAIR}"
+                )
+            }
+            LockError::MergeConflict { line } => write!(
+                f,
+                "line {line}: a merge left conflict markers, because two branches each locked migrations; take one side's lock whole, never a mix (`git checkout --ours` or `--theirs` on this file): the next development run or `db lock` adds the other side's migrations"
             ),
         }
     }
@@ -206,21 +244,24 @@ impl Lock {
     }
 
     /// Parses a lock file's text (CRLF and a BOM are accepted) and checks its total.
-    /// Every problem found is returned.
+    /// Every problem found is returned, except after a merge conflict marker: then the
+    /// marker is the one problem worth reading.
     pub fn parse(text: &str) -> Result<Lock, Vec<LockError>> {
         let normalized = normalize(text.as_bytes());
         let text = String::from_utf8_lossy(&normalized);
-        let mut lines = text.lines().enumerate();
+        if let Some(index) = text.lines().position(is_conflict_marker) {
+            return Err(vec![LockError::MergeConflict { line: index + 1 }]);
+        }
+        let mut lines = text.lines().enumerate().peekable();
         let mut errors = Vec::new();
-        let recorded = match lines.next() {
+        // Only a line that claims to be the total is taken as it: a lock whose total
+        // line was deleted keeps its first entry.
+        let recorded = match lines.next_if(|(_, line)| line.starts_with("total")) {
             Some((_, first)) => first
                 .strip_prefix("total sha256:")
                 .and_then(|hex| hex.trim_end().parse::<Checksum>().ok()),
             None => None,
         };
-        if recorded.is_none() {
-            errors.push(LockError::MissingTotal);
-        }
         let mut entries: Vec<LockEntry> = Vec::new();
         let mut entry_lines = String::new();
         for (index, line) in lines {
@@ -232,13 +273,12 @@ impl Lock {
             entry_lines.push('\n');
             match parse_entry(trimmed) {
                 Ok(entry) => {
-                    if entries
-                        .last()
-                        .is_some_and(|last| last.version >= entry.version)
+                    if let Some(last) = entries.last().filter(|last| last.version >= entry.version)
                     {
                         errors.push(LockError::OutOfOrder {
                             line: index + 1,
                             version: entry.version,
+                            previous: last.version,
                         });
                     }
                     entries.push(entry);
@@ -250,10 +290,12 @@ impl Lock {
             }
         }
         let computed = Checksum::of_normalized(entry_lines.as_bytes());
-        if let Some(recorded) = recorded {
-            if recorded != computed {
+        match recorded {
+            None => errors.insert(0, LockError::MissingTotal),
+            Some(recorded) if recorded != computed => {
                 errors.push(LockError::TotalMismatch { recorded, computed });
             }
+            Some(_) => {}
         }
         if errors.is_empty() {
             Ok(Lock { entries })
@@ -261,6 +303,12 @@ impl Lock {
             Err(errors)
         }
     }
+}
+
+fn is_conflict_marker(line: &str) -> bool {
+    ["<<<<<<<", "|||||||", "=======", ">>>>>>>"]
+        .iter()
+        .any(|marker| line.starts_with(marker))
 }
 
 struct Cursor<'a> {
@@ -288,13 +336,19 @@ fn parse_entry(line: &str) -> Result<LockEntry, String> {
         .ok_or_else(|| {
             format!("`{version}` is not a version (a decimal number above 0); {expected}")
         })?;
-    let name = cursor.word().ok_or(expected)?;
+    let name = cursor
+        .word()
+        .ok_or_else(|| format!("`{line}` has no name after the version; {expected}"))?;
     if !is_valid_name(name) {
         return Err(format!(
             "`{name}` is not a migration name (letters, digits and `_`); {expected}"
         ));
     }
-    let checksum = parse_checksum(cursor.word().ok_or(expected)?)?;
+    let checksum = parse_checksum(
+        cursor
+            .word()
+            .ok_or_else(|| format!("`{line}` has no checksum after the name; {expected}"))?,
+    )?;
     let mut entry = LockEntry::new(Version::new(number), name, checksum);
     while let Some(word) = cursor.word() {
         if word != "amends" {
@@ -422,9 +476,10 @@ mod tests {
             errors.last(),
             Some(LockError::TotalMismatch { .. })
         ));
-        assert_eq!(
-            Lock::parse("1 a sha256:00\n").unwrap_err()[0],
-            LockError::MissingTotal
+        let errors = Lock::parse(&format!("1 a sha256:{}\n", checksum("a"))).unwrap_err();
+        assert!(
+            matches!(errors[..], [LockError::MissingTotal]),
+            "the first entry is still an entry: {errors:?}"
         );
     }
 
@@ -441,8 +496,35 @@ mod tests {
             Lock::parse(&text).unwrap_err(),
             [LockError::OutOfOrder {
                 line: 3,
-                version: Version::new(1)
+                version: Version::new(1),
+                previous: Version::new(2),
             }]
+        );
+    }
+
+    #[test]
+    fn a_merge_conflict_is_one_error_at_its_first_marker() {
+        let ours = Lock::new([LockEntry::new(Version::new(2), "a", checksum("a"))]).render();
+        let theirs = Lock::new([LockEntry::new(Version::new(3), "b", checksum("b"))]).render();
+        let (our_total, rest) = ours.split_once('\n').unwrap();
+        let their_total = theirs.lines().next().unwrap();
+        let text = format!("<<<<<<< HEAD\n{our_total}\n=======\n{their_total}\n>>>>>>> b\n{rest}");
+        assert_eq!(
+            Lock::parse(&text).unwrap_err(),
+            [LockError::MergeConflict { line: 1 }]
+        );
+    }
+
+    #[test]
+    fn a_duplicate_version_is_named_as_such() {
+        let error = LockError::OutOfOrder {
+            line: 4,
+            version: Version::new(2),
+            previous: Version::new(2),
+        };
+        assert!(
+            error.to_string().contains("version 2 is listed twice"),
+            "{error}"
         );
     }
 

@@ -70,13 +70,15 @@ impl fmt::Display for NameError {
                 )
             }
             NameError::VersionZero => write!(f, "has version 0; versions start at 1"),
-            NameError::VersionTooLarge(version) => {
-                write!(f, "has version {version}, which does not fit in 64 bits")
-            }
+            NameError::VersionTooLarge(version) => write!(
+                f,
+                "has version {version}, above the largest version ({}, a 64-bit number)",
+                u64::MAX
+            ),
             NameError::EmptyName => write!(f, "has no name after the version"),
             NameError::BadNameCharacter { name, character } => write!(
                 f,
-                "has the name `{name}` with `{character}` in it; names use only letters, digits and `_`"
+                "has `{character}` in its name `{name}`; names use only ASCII letters, digits and `_`"
             ),
         }
     }

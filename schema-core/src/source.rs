@@ -146,9 +146,11 @@ impl Reader {
             }
             if !file_name.ends_with(".sql") {
                 if file_name.to_ascii_lowercase().ends_with(".sql") {
+                    // The last four bytes are ASCII, so this cut is on a char boundary.
+                    let stem = &file_name[..file_name.len() - ".sql".len()];
                     self.error(
                         shown,
-                        "the extension must be `.sql` in lower case; rename the file",
+                        format!("the extension must be `.sql` in lower case; rename the file to `{stem}.sql`"),
                     );
                 }
                 continue;
@@ -176,10 +178,11 @@ impl Reader {
             Ok(text) => text,
             Err(error) => {
                 let at = error.utf8_error().valid_up_to();
-                let byte = error.as_bytes()[at];
+                let bytes = error.as_bytes();
+                let line = 1 + bytes[..at].iter().filter(|&&b| b == b'\n').count();
                 self.error(
                     display,
-                    format!("is not valid UTF-8 (byte 0x{byte:02x} at offset {at}); save the file as UTF-8"),
+                    format!("is not valid UTF-8 (byte 0x{:02x} on line {line}, at byte offset {at}); save the file as UTF-8", bytes[at]),
                 );
                 return None;
             }
@@ -207,6 +210,13 @@ impl Reader {
     }
 }
 
+/// An up file's name and where it is, known even when its contents break a rule, so
+/// that a broken file is not also reported as missing by its down file or the lock.
+struct UpName {
+    name: String,
+    display: String,
+}
+
 /// Reads and judges a migrations folder.
 ///
 /// `dir` is where the folder is; `display` is how to name it in messages (as the user
@@ -223,70 +233,86 @@ pub fn read_folder(dir: &Path, display: &str) -> Result<SourceFolder, Vec<Source
         return Err(reader.errors);
     }
 
-    let mut ups: BTreeMap<Version, (String, SourceFile)> = BTreeMap::new();
-    let mut downs: Vec<(FileName, SourceFile)> = Vec::new();
+    let mut up_names: BTreeMap<Version, UpName> = BTreeMap::new();
+    let mut ups: BTreeMap<Version, SourceFile> = BTreeMap::new();
+    let mut downs: Vec<(FileName, String, Option<SourceFile>)> = Vec::new();
     for (path, shown, name) in reader.list(dir, display, true) {
-        let Some(file) = reader.read_file(&path, &shown) else {
+        let file = reader.read_file(&path, &shown);
+        if name.side == Side::Down {
+            downs.push((name, shown, file));
             continue;
-        };
-        match name.side {
-            Side::Down => downs.push((name, file)),
-            Side::Up => {
-                if let Some((_, other)) = ups.get(&name.version) {
-                    let message = format!(
-                        "has version {}, like `{}`; versions must be unique: give the newer migration a version above the newest one",
-                        name.version, other.display
-                    );
-                    reader.error(shown, message);
-                    continue;
-                }
-                ups.insert(name.version, (name.name, file));
-            }
+        }
+        if let Some(other) = up_names.get(&name.version) {
+            let message = if other.name == name.name {
+                format!(
+                    "is a second up file for migration {} `{}`, beside `{}`; keep one",
+                    name.version, name.name, other.display
+                )
+            } else {
+                format!(
+                    "has version {}, like `{}`; versions must be unique: give the newer migration a version above the newest one",
+                    name.version, other.display
+                )
+            };
+            reader.error(shown, message);
+            continue;
+        }
+        up_names.insert(
+            name.version,
+            UpName {
+                name: name.name,
+                display: shown,
+            },
+        );
+        if let Some(file) = file {
+            ups.insert(name.version, file);
         }
     }
 
     let mut down_by_version: BTreeMap<Version, SourceFile> = BTreeMap::new();
-    for (name, file) in downs {
-        match ups.get(&name.version) {
-            Some((up_name, _)) if *up_name == name.name => {
+    for (name, shown, file) in downs {
+        match up_names.get(&name.version) {
+            Some(up) if up.name == name.name => {
+                let Some(file) = file else { continue };
                 if let Some(other) = down_by_version.get(&name.version) {
                     let message = format!(
                         "is a second down migration for version {}, beside `{}`; keep one",
                         name.version, other.display
                     );
-                    reader.error(&file.display, message);
+                    reader.error(shown, message);
                 } else {
                     down_by_version.insert(name.version, file);
                 }
             }
-            Some((_, up)) => {
+            Some(up) => {
                 let message = format!(
-                    "has no up migration with its name: version {} is `{}`; name the down file after its up file",
-                    name.version, up.display
+                    "has no up migration with its name: version {} is `{}`; name the down file after its up file: `{}`",
+                    name.version,
+                    up.display,
+                    down_file_for(&up.display)
                 );
-                reader.error(&file.display, message);
+                reader.error(shown, message);
             }
             None => {
+                let up_file = shown.strip_suffix(".down.sql").unwrap_or(&shown);
                 let message = format!(
-                    "has no up migration (expected `{display}/{v:0>4}_{n}.sql` or version {v} under another spelling); a down file undoes an up migration, so add the up file or delete this one",
-                    v = name.version,
-                    n = name.name
+                    "has no up migration: no file has version {} (expected `{up_file}.sql`); a down file undoes an up migration, so add the up file or delete this one",
+                    name.version
                 );
-                reader.error(&file.display, message);
+                reader.error(shown, message);
             }
         }
     }
 
-    let mut migrations: Vec<SourceMigration> = ups
+    let migrations: Vec<SourceMigration> = ups
         .into_iter()
-        .map(|(version, (name, up))| SourceMigration {
+        .map(|(version, up)| SourceMigration {
             version,
-            name,
+            name: up_names[&version].name.clone(),
             up,
             down: down_by_version.remove(&version),
         })
         .collect();
-    migrations.sort_by_key(|m| m.version);
 
     let seeds = read_seeds(&mut reader, dir, display);
 
@@ -313,7 +339,7 @@ pub fn read_folder(dir: &Path, display: &str) -> Result<SourceFolder, Vec<Source
     };
 
     if let Some(lock) = &lock {
-        check_lock(&mut reader, lock, &lock_display, &migrations);
+        check_lock(&mut reader, lock, &lock_display, &up_names, &migrations);
         for migration in &migrations {
             if lock.get(migration.version).is_none() && !migration.up.directives.destructive {
                 lint(&mut reader, &migration.up);
@@ -335,13 +361,41 @@ pub fn read_folder(dir: &Path, display: &str) -> Result<SourceFolder, Vec<Source
     }
 }
 
+/// `…/0002_add_email.down.sql` for the up file `…/0002_add_email.sql` or `….up.sql`.
+fn down_file_for(up_display: &str) -> String {
+    let stem = up_display
+        .strip_suffix(".up.sql")
+        .or_else(|| up_display.strip_suffix(".sql"))
+        .unwrap_or(up_display);
+    format!("{stem}.down.sql")
+}
+
+/// The file `display` renamed to carry `name`, its version spelled as it is:
+/// `…/0002_add_email_column.sql` → `…/0002_add_email.sql`.
+fn with_name(display: &str, name: &str) -> String {
+    let (folder, file) = display.rsplit_once('/').unwrap_or(("", display));
+    let version = file.split_once('_').map_or(file, |(version, _)| version);
+    let extension = if file.ends_with(".up.sql") {
+        ".up.sql"
+    } else {
+        ".sql"
+    };
+    let renamed = format!("{version}_{name}{extension}");
+    if folder.is_empty() {
+        renamed
+    } else {
+        format!("{folder}/{renamed}")
+    }
+}
+
 fn read_seeds(reader: &mut Reader, dir: &Path, display: &str) -> Vec<SourceSeed> {
     let seeds_dir = dir.join(SEEDS_FOLDER);
     if !seeds_dir.is_dir() {
         return Vec::new();
     }
     let seeds_display = format!("{display}/{SEEDS_FOLDER}");
-    let mut seeds: BTreeMap<Version, SourceSeed> = BTreeMap::new();
+    let mut shown_by_version: BTreeMap<Version, String> = BTreeMap::new();
+    let mut seeds: Vec<SourceSeed> = Vec::new();
     for (path, shown, name) in reader.list(&seeds_dir, &seeds_display, false) {
         if name.side == Side::Down {
             reader.error(
@@ -350,27 +404,26 @@ fn read_seeds(reader: &mut Reader, dir: &Path, display: &str) -> Vec<SourceSeed>
             );
             continue;
         }
-        let Some(file) = reader.read_file(&path, &shown) else {
-            continue;
-        };
-        if let Some(other) = seeds.get(&name.version) {
+        let file = reader.read_file(&path, &shown);
+        if let Some(other) = shown_by_version.get(&name.version) {
             let message = format!(
-                "has version {}, like `{}`; seed versions must be unique",
-                name.version, other.file.display
+                "has version {}, like `{other}`; seed versions must be unique: give one of them another version",
+                name.version
             );
             reader.error(shown, message);
             continue;
         }
-        seeds.insert(
-            name.version,
-            SourceSeed {
+        shown_by_version.insert(name.version, shown);
+        if let Some(file) = file {
+            seeds.push(SourceSeed {
                 version: name.version,
                 name: name.name,
                 file,
-            },
-        );
+            });
+        }
     }
-    seeds.into_values().collect()
+    seeds.sort_by_key(|seed| seed.version);
+    seeds
 }
 
 /// The lock check: every locked migration is present, under its name, unchanged.
@@ -378,57 +431,64 @@ fn check_lock(
     reader: &mut Reader,
     lock: &Lock,
     lock_display: &str,
+    up_names: &BTreeMap<Version, UpName>,
     migrations: &[SourceMigration],
 ) {
     let by_version: BTreeMap<Version, &SourceMigration> =
         migrations.iter().map(|m| (m.version, m)).collect();
     for entry in lock.entries() {
-        let Some(migration) = by_version.get(&entry.version) else {
+        let Some(up) = up_names.get(&entry.version) else {
             let message = format!(
-                "lists version {} `{}` (sha256:{}), but no migration file has that version; an applied migration must stay in the folder: restore its file from version control",
+                "lists version {} `{}` (sha256:{}), but no migration file has that version; an applied migration must stay in the folder: restore its file from version control (to drop a draft that only your development database ran, restore it, run `db down`, then delete it)",
                 entry.version, entry.name, entry.checksum
             );
             reader.error(lock_display, message);
             continue;
         };
-        let file = &migration.up.display;
-        if migration.name != entry.name {
+        if up.name != entry.name {
             let message = format!(
-                "the lock lists version {} as `{}`, but this file names it `{}`; an applied migration keeps its name: rename the file back",
-                entry.version, entry.name, migration.name
+                "the lock lists version {} as `{}`, but this file names it `{}`; an applied migration keeps its name: rename the file back to `{}`",
+                entry.version,
+                entry.name,
+                up.name,
+                with_name(&up.display, &entry.name)
             );
-            reader.error(file, message);
+            reader.error(&up.display, message);
             continue;
         }
+        // A file that broke another rule was reported for it and has no checksum.
+        let Some(migration) = by_version.get(&entry.version) else {
+            continue;
+        };
         let actual = migration.up.checksum;
         if actual == entry.checksum {
             continue;
         }
-        let reverted = entry.amendments.iter().any(|a| a.from == actual);
-        let mut message = format!(
-            "was edited after it was applied: the lock records sha256:{} but the file now hashes to sha256:{actual}. ",
-            entry.checksum
-        );
-        if reverted {
-            message.push_str("The file went back to a text the lock's amendment replaced; restore the amended text. ");
-        }
-        message.push_str(&format!(
-            "Do not change an applied migration: add a new migration instead; to fix a draft that only your development database has, run `db down` first; for a change that is harmless on every database that ran it, run `db amend {} --reason \"…\"`",
-            entry.version
-        ));
-        reader.error(file, message);
+        let message = match entry.amendments.iter().find(|a| a.from == actual) {
+            Some(amendment) => format!(
+                "went back to its text from before `db amend`: the file hashes to sha256:{actual}, which the lock records as amended to sha256:{} (reason: \"{}\"); restore the amended text from version control",
+                entry.checksum, amendment.reason
+            ),
+            None => format!(
+                "was edited after it was applied: the lock records sha256:{} but the file now hashes to sha256:{actual}. Do not change an applied migration: add a new migration instead; to fix a draft that only your development database has, run `db down` first (put the applied text back, run `db down`, then make the change); for a change that is harmless on every database that ran it, run `db amend {} --reason \"…\"`",
+                entry.checksum, entry.version
+            ),
+        };
+        reader.error(&up.display, message);
     }
 }
 
 fn lint(reader: &mut Reader, file: &SourceFile) {
     let found = find_destructive(&file.text);
-    if found.is_empty() {
-        return;
-    }
     let list: Vec<String> = found.iter().map(ToString::to_string).collect();
+    let what = match list.len() {
+        0 => return,
+        1 => "a destructive statement".to_owned(),
+        n => format!("{n} destructive statements"),
+    };
     let message = format!(
-        "contains a destructive statement ({}); data loss should be a decision: if it is intended, add `-- schema: destructive` at the top of the file",
-        list.join("; ")
+        "contains {what} ({}); data loss should be a decision: if it is intended, add `-- schema: destructive` at the top of the file",
+        list.join(", ")
     );
     reader.error(&file.display, message);
 }
@@ -567,13 +627,67 @@ mod tests {
     }
 
     #[test]
+    fn a_broken_up_file_is_reported_once_not_also_as_missing() {
+        let folder = Folder::new(&[("1_a.sql", "select 1;\n")]);
+        folder.lock();
+        folder.write("1_a.sql", "--no-transaction\nselect 1;\n");
+        folder.write("2_b.sql", "");
+        folder.write("2_b.down.sql", "select 2;");
+        let errors = folder.errors();
+        assert_eq!(errors.len(), 2, "{errors:#?}");
+        assert!(errors[0].starts_with("migrations/1_a.sql: line 1: `--no-transaction`"));
+        assert!(errors[1].starts_with("migrations/2_b.sql: has no SQL"));
+    }
+
+    #[test]
+    fn the_same_migration_twice_is_not_called_a_version_clash() {
+        let folder = Folder::new(&[("2_b.sql", "select 1;"), ("2_b.up.sql", "select 1;")]);
+        assert_eq!(
+            folder.errors(),
+            [
+                "migrations/2_b.up.sql: is a second up file for migration 2 `b`, beside `migrations/2_b.sql`; keep one"
+            ]
+        );
+    }
+
+    #[test]
+    fn messages_name_the_file_to_rename_to() {
+        let folder = Folder::new(&[
+            ("0002_b.up.sql", "select 1;"),
+            ("0002_bee.down.sql", "select 1;"),
+            ("0003_c.down.sql", "select 1;"),
+            ("0004_d.SQL", "select 1;"),
+        ]);
+        let errors = folder.errors();
+        assert!(
+            errors[0].ends_with(
+                "the extension must be `.sql` in lower case; rename the file to `0004_d.sql`"
+            ),
+            "{errors:#?}"
+        );
+        assert!(
+            errors[1]
+                .ends_with("name the down file after its up file: `migrations/0002_b.down.sql`"),
+            "{errors:#?}"
+        );
+        assert!(
+            errors[2].contains("(expected `migrations/0003_c.sql`)"),
+            "{errors:#?}"
+        );
+        assert_eq!(
+            with_name("migrations/0002_bee.up.sql", "b"),
+            "migrations/0002_b.up.sql"
+        );
+    }
+
+    #[test]
     fn invalid_utf8_is_an_error() {
         let folder = Folder::new(&[]);
         fs::write(folder.0.path().join("1_a.sql"), b"select '\xff';").unwrap();
         assert_eq!(
             folder.errors(),
             [
-                "migrations/1_a.sql: is not valid UTF-8 (byte 0xff at offset 8); save the file as UTF-8"
+                "migrations/1_a.sql: is not valid UTF-8 (byte 0xff on line 1, at byte offset 8); save the file as UTF-8"
             ]
         );
     }
@@ -662,7 +776,13 @@ mod tests {
         folder.write("1_a.sql", "select 1; -- typo fixed");
         assert!(folder.read().is_ok());
         folder.write("1_a.sql", "select 1;");
-        assert!(folder.errors()[0].contains("went back to a text the lock's amendment replaced"));
+        let errors = folder.errors();
+        assert!(
+            errors[0].contains("went back to its text from before `db amend`")
+                && errors[0].contains(&format!("sha256:{old}"))
+                && errors[0].contains(&format!("sha256:{new}")),
+            "{errors:?}"
+        );
     }
 
     #[test]

@@ -32,11 +32,18 @@ pub struct Token {
 /// Splits `sql` into significant tokens, skipping white space and comments (`-- …`,
 /// nested `/* … */`). Quoted text (`'…'` with `''`, `E'…'` with backslash escapes,
 /// `"…"`, `` `…` ``, `$tag$…$tag$`) becomes one [`TokenKind::Quoted`] token. An
-/// unterminated quote or comment runs to the end of the text.
+/// unterminated quote or comment runs to the end of the text. A leading UTF-8 BOM is
+/// skipped.
 pub fn tokenize(sql: &str) -> Vec<Token> {
     let bytes = sql.as_bytes();
     let mut tokens = Vec::new();
-    let mut i = 0;
+    // The BOM's bytes would otherwise glue onto the first word (`\u{feff}DROP`) and
+    // hide it from the lint, and a file of only comments would count as SQL.
+    let mut i = if sql.starts_with('\u{feff}') {
+        '\u{feff}'.len_utf8()
+    } else {
+        0
+    };
     let mut line = 1;
     let count_lines =
         |from: usize, to: usize| bytes[from..to].iter().filter(|&&b| b == b'\n').count();
@@ -362,6 +369,14 @@ mod tests {
     #[test]
     fn only_comments_has_no_sql() {
         assert!(!has_sql("-- nothing\n/* here */\n;\n"));
+        assert!(!has_sql("\u{feff}-- nothing\r\n"));
         assert!(has_sql("-- one\nselect 1"));
+    }
+
+    #[test]
+    fn a_leading_bom_is_not_part_of_the_first_word() {
+        assert_eq!(words("\u{feff}DROP TABLE x"), ["DROP", "TABLE", "X"]);
+        let statements = split_statements("\u{feff}DROP TABLE x;");
+        assert_eq!(statements[0].text, "DROP TABLE x");
     }
 }

@@ -76,7 +76,14 @@ fn migration(migration: &SourceMigration, lock: Option<&schema_core::Lock>) -> T
         })
         .unwrap_or_default();
     if !amendments.is_empty() {
-        tokens = quote! { #tokens.with_amendments(&[#(#amendments),*]) };
+        // A named const: `&[Amendment::new(…)]` passed straight to a const fn is a
+        // temporary (calls are not promoted to 'static), which a `static` rejects.
+        tokens = quote! {
+            {
+                const AMENDMENTS: &[::schema_runtime::Amendment] = &[#(#amendments),*];
+                #tokens.with_amendments(AMENDMENTS)
+            }
+        };
     }
     tokens
 }

@@ -28,7 +28,7 @@ impl Input {
             if value.trim().is_empty() {
                 return Err(syn::Error::new(
                     literal.span(),
-                    "the migrations folder path is empty",
+                    "the migrations folder path is empty; pass the folder relative to the crate's Cargo.toml (`embed_migrations!(\"migrations\")`), or nothing for `migrations`",
                 ));
             }
             value

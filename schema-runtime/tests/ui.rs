@@ -33,6 +33,10 @@ const ADD_EMAIL: &[u8] = b"ALTER TABLE users ADD COLUMN email TEXT;\n";
 const ADD_PHONE: &[u8] = b"ALTER TABLE users ADD COLUMN phone TEXT;\n";
 const INDEX_EMAIL: &[u8] = b"CREATE INDEX users_email ON users (email);\n";
 const DEMO_USERS: &[u8] = b"INSERT INTO users (name) VALUES ('Ada'), ('Grace');\n";
+const USERS_AND_EMAIL: &[(&str, &[u8])] = &[
+    ("0001_create_users.sql", CREATE_USERS),
+    ("0002_add_email.sql", ADD_EMAIL),
+];
 
 /// One migrations folder.
 struct Case(PathBuf);
@@ -87,8 +91,10 @@ impl Case {
         self.write(LOCK_FILE_NAME, lock.render())
     }
 
-    fn lock_text(&self) -> String {
-        fs::read_to_string(self.0.join(LOCK_FILE_NAME)).unwrap()
+    /// Rewrites the lock as a person or a merge might.
+    fn edit_lock(&self, edit: impl FnOnce(String) -> String) -> &Case {
+        let text = fs::read_to_string(self.0.join(LOCK_FILE_NAME)).unwrap();
+        self.write(LOCK_FILE_NAME, edit(text))
     }
 }
 
@@ -296,94 +302,67 @@ fn file_contents() {
 fn damaged_locks() {
     // Someone edited an applied migration, then pasted its new checksum into the lock
     // to silence the build.
-    let folder = case(
-        "lock_total_edited_by_hand",
-        &[
-            ("0001_create_users.sql", CREATE_USERS),
-            ("0002_add_email.sql", ADD_EMAIL),
-        ],
-    );
-    folder.lock();
     let edited = [ADD_EMAIL, INDEX_EMAIL].concat();
-    folder.write("0002_add_email.sql", &edited);
-    let text = folder.lock_text().replace(
-        &Checksum::of_file(ADD_EMAIL).to_string(),
-        &Checksum::of_file(&edited).to_string(),
-    );
-    folder.write(LOCK_FILE_NAME, text);
+    case("lock_total_edited_by_hand", USERS_AND_EMAIL)
+        .lock()
+        .write("0002_add_email.sql", &edited)
+        .edit_lock(|text| {
+            text.replace(
+                &Checksum::of_file(ADD_EMAIL).to_string(),
+                &Checksum::of_file(&edited).to_string(),
+            )
+        });
 
-    let folder = case(
-        "lock_without_total_line",
-        &[("0001_create_users.sql", CREATE_USERS)],
-    );
-    folder.lock();
-    let text = folder.lock_text();
-    folder.write(LOCK_FILE_NAME, text.split_once('\n').unwrap().1);
+    case("lock_without_total_line", USERS_AND_EMAIL)
+        .lock()
+        .edit_lock(|text| text.split_once('\n').unwrap().1.to_owned());
 
     // An entry typed by hand, without its checksum.
-    let folder = case(
-        "lock_with_unparsable_line",
-        &[
-            ("0001_create_users.sql", CREATE_USERS),
-            ("0002_add_email.sql", ADD_EMAIL),
-        ],
-    );
-    folder.lock();
-    let text = folder.lock_text() + "3 add_phone\n";
-    folder.write(LOCK_FILE_NAME, text);
+    case("lock_with_unparsable_line", USERS_AND_EMAIL)
+        .lock()
+        .edit_lock(|text| text + "3 add_phone\n");
 
-    // Entries swapped, with a total that matches the swapped lines, so that the order
-    // is the only thing wrong.
-    let folder = case(
-        "lock_out_of_order",
-        &[
-            ("0001_create_users.sql", CREATE_USERS),
-            ("0002_add_email.sql", ADD_EMAIL),
-        ],
-    );
-    let first = LockEntry::new(
-        Version::new(1),
-        "create_users",
-        Checksum::of_file(CREATE_USERS),
-    );
-    let second = LockEntry::new(Version::new(2), "add_email", Checksum::of_file(ADD_EMAIL));
-    let lines = format!("{}\n{}\n", second.render(), first.render());
-    let rendered = Lock::new([first, second]).render();
-    let (_, header_and_entries) = rendered.split_once('\n').unwrap();
-    let header: String = header_and_entries
-        .lines()
-        .filter(|line| line.starts_with('#'))
-        .map(|line| format!("{line}\n"))
-        .collect();
-    let total = Checksum::of_normalized(lines.as_bytes());
-    folder.write(
-        LOCK_FILE_NAME,
-        format!("total sha256:{total}\n{header}{lines}"),
-    );
+    // The two entries swapped under a total that matches them, so that the order is
+    // the only thing wrong.
+    case("lock_out_of_order", USERS_AND_EMAIL)
+        .lock()
+        .edit_lock(|text| {
+            let mut lines: Vec<&str> = text.lines().collect();
+            let last = lines.len() - 1;
+            lines.swap(last - 1, last);
+            let entries = format!("{}\n{}\n", lines[last - 1], lines[last]);
+            let total = format!(
+                "total sha256:{}",
+                Checksum::of_normalized(entries.as_bytes())
+            );
+            lines[0] = &total;
+            lines.join("\n") + "\n"
+        });
 
     // Two branches each applied and locked a migration; git left both sides.
-    let folder = case(
-        "lock_with_merge_conflict",
-        &[
-            ("0001_create_users.sql", CREATE_USERS),
-            ("0002_add_email.sql", ADD_EMAIL),
-            ("0003_add_phone.sql", ADD_PHONE),
-        ],
-    );
     let entry = |version, name: &str, sql| {
         LockEntry::new(Version::new(version), name, Checksum::of_file(sql))
     };
     let ours = Lock::new([
         entry(1, "create_users", CREATE_USERS),
         entry(2, "add_email", ADD_EMAIL),
-    ])
-    .render();
+    ]);
     let theirs = Lock::new([
         entry(1, "create_users", CREATE_USERS),
         entry(3, "add_phone", ADD_PHONE),
-    ])
-    .render();
-    folder.write(LOCK_FILE_NAME, merge_conflict(&ours, &theirs));
+    ]);
+    case(
+        "lock_with_merge_conflict",
+        &[
+            ("0001_create_users.sql", CREATE_USERS),
+            ("0002_add_email.sql", ADD_EMAIL),
+            ("0003_add_phone.sql", ADD_PHONE),
+        ],
+    )
+    .write(
+        LOCK_FILE_NAME,
+        merge_conflict(&ours.render(), &theirs.render()),
+    );
 }
 
 /// What `git merge` leaves when two texts differ in some lines, each conflicting run
@@ -403,47 +382,22 @@ fn merge_conflict(ours: &str, theirs: &str) -> String {
 }
 
 fn locked_migrations() {
-    let folder = case(
-        "locked_migration_edited",
-        &[
-            ("0001_create_users.sql", CREATE_USERS),
-            ("0002_add_email.sql", ADD_EMAIL),
-        ],
-    );
-    folder.lock();
-    folder.write("0002_add_email.sql", [ADD_EMAIL, INDEX_EMAIL].concat());
+    case("locked_migration_edited", USERS_AND_EMAIL)
+        .lock()
+        .write("0002_add_email.sql", [ADD_EMAIL, INDEX_EMAIL].concat());
 
-    case(
-        "locked_migration_deleted",
-        &[
-            ("0001_create_users.sql", CREATE_USERS),
-            ("0002_add_email.sql", ADD_EMAIL),
-        ],
-    )
-    .lock()
-    .remove("0002_add_email.sql");
+    case("locked_migration_deleted", USERS_AND_EMAIL)
+        .lock()
+        .remove("0002_add_email.sql");
 
-    case(
-        "locked_migration_renamed",
-        &[
-            ("0001_create_users.sql", CREATE_USERS),
-            ("0002_add_email.sql", ADD_EMAIL),
-        ],
-    )
-    .lock()
-    .rename("0002_add_email.sql", "0002_add_email_column.sql");
+    case("locked_migration_renamed", USERS_AND_EMAIL)
+        .lock()
+        .rename("0002_add_email.sql", "0002_add_email_column.sql");
 
     // `db amend` replaced the text; a bad merge brought the old text back.
     let amended =
         b"-- Adds the address users sign in with.\nALTER TABLE users ADD COLUMN email TEXT;\n";
-    case(
-        "amended_migration_reverted",
-        &[
-            ("0001_create_users.sql", CREATE_USERS),
-            ("0002_add_email.sql", ADD_EMAIL),
-        ],
-    )
-    .write_lock(&Lock::new([
+    case("amended_migration_reverted", USERS_AND_EMAIL).write_lock(&Lock::new([
         LockEntry::new(
             Version::new(1),
             "create_users",
@@ -491,17 +445,10 @@ fn destructive_lint() {
 }
 
 fn several_errors() {
-    let folder = case(
-        "several_errors_in_one_build",
-        &[
-            ("0001_create_users.sql", CREATE_USERS),
-            ("0002_add_email.sql", ADD_EMAIL),
-        ],
-    );
-    folder.lock();
     // A broken file that the lock lists is reported for what is wrong with it, not
     // also as missing; an empty up file does not orphan its down file.
-    folder
+    case("several_errors_in_one_build", USERS_AND_EMAIL)
+        .lock()
         .write(
             "0002_add_email.sql",
             [b"--no-transaction\n".as_slice(), ADD_EMAIL].concat(),
@@ -543,7 +490,10 @@ fn passing_folders() {
         "crlf_and_bom_files",
         &[
             ("0001_create_users.sql", CREATE_USERS),
-            ("0002_add_email.sql", ADD_EMAIL),
+            (
+                "0002_add_email.sql",
+                b"-- schema: no-transaction\nALTER TABLE users ADD COLUMN email TEXT;\n",
+            ),
         ],
     )
     .lock()

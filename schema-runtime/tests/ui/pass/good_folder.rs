@@ -17,7 +17,10 @@ fn main() {
     assert!(create.transaction() && !create.is_destructive());
 
     let add_email = MIGRATIONS.get(Version::new(2)).unwrap();
-    assert_eq!(add_email.path(), "fixtures/good_folder/0002_add_email.up.sql");
+    assert_eq!(
+        add_email.path(),
+        "fixtures/good_folder/0002_add_email.up.sql"
+    );
     assert_eq!(
         add_email.down().unwrap().path(),
         "fixtures/good_folder/0002_add_email.down.sql"
@@ -33,5 +36,8 @@ fn main() {
     let seeds = MIGRATIONS.seeds();
     assert_eq!(seeds.len(), 1);
     assert_eq!(seeds[0].name(), "demo_users");
-    assert_eq!(seeds[0].path(), "fixtures/good_folder/seeds/0001_demo_users.sql");
+    assert_eq!(
+        seeds[0].path(),
+        "fixtures/good_folder/seeds/0001_demo_users.sql"
+    );
 }
