@@ -78,31 +78,49 @@ impl fmt::Display for ChecksumParseError {
 
 impl std::error::Error for ChecksumParseError {}
 
+impl Checksum {
+    /// Parses 64 hex digits (either case) given as bytes; `None` for anything else.
+    /// The runtime reads every recorded checksum at startup, so this avoids UTF-8 checks
+    /// and branches per digit.
+    pub fn from_hex(hex: &[u8]) -> Option<Checksum> {
+        if hex.len() != 64 {
+            return None;
+        }
+        let mut out = [0u8; 32];
+        let mut invalid = 0u8;
+        for (byte, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
+            let high = HEX_VALUES[usize::from(pair[0])];
+            let low = HEX_VALUES[usize::from(pair[1])];
+            invalid |= (high | low) & 0x80;
+            *byte = (high << 4) | (low & 0x0f);
+        }
+        (invalid == 0).then_some(Checksum(out))
+    }
+}
+
+/// Each byte's value as a hex digit, or 0x80 when it is not one.
+const HEX_VALUES: [u8; 256] = {
+    let mut table = [0x80u8; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        table[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
+
 impl FromStr for Checksum {
     type Err = ChecksumParseError;
 
     /// Parses 64 hex digits (either case), without the `sha256:` prefix.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let bytes = text.as_bytes();
-        if bytes.len() != 64 {
-            return Err(ChecksumParseError(text.to_owned()));
-        }
-        let mut out = [0u8; 32];
-        for (i, pair) in bytes.chunks(2).enumerate() {
-            let high = hex_value(pair[0]).ok_or_else(|| ChecksumParseError(text.to_owned()))?;
-            let low = hex_value(pair[1]).ok_or_else(|| ChecksumParseError(text.to_owned()))?;
-            out[i] = high << 4 | low;
-        }
-        Ok(Checksum(out))
-    }
-}
-
-fn hex_value(digit: u8) -> Option<u8> {
-    match digit {
-        b'0'..=b'9' => Some(digit - b'0'),
-        b'a'..=b'f' => Some(digit - b'a' + 10),
-        b'A'..=b'F' => Some(digit - b'A' + 10),
-        _ => None,
+        Checksum::from_hex(text.as_bytes()).ok_or_else(|| ChecksumParseError(text.to_owned()))
     }
 }
 

@@ -2,13 +2,10 @@
 //!
 //! `embed_migrations!` makes cargo rebuild when an embedded file or the lock changes, but
 //! a proc-macro cannot ask cargo to watch a folder, so a migration that is *added* or
-//! *removed* needs this one line in `build.rs`:
+//! *removed* needs this one line in the `main` of `build.rs`:
 //!
-//! ```no_run
-//! // build.rs
-//! fn main() {
-//!     schema_runtime::build::track("migrations");
-//! }
+//! ```
+//! schema_runtime::build::track("migrations");
 //! ```
 //!
 //! with, in `Cargo.toml`, a build dependency that compiles no database driver:

@@ -170,18 +170,16 @@ pub fn plan(
         if target.is_some_and(|target| migration.version() > target) {
             break;
         }
-        if let Some(newest) = plan
-            .newest_applied
-            .filter(|newest| migration.version() < *newest)
+        if let Some(newest) = plan.newest_applied
+            && migration.version() < newest
+            && !policy.allows_out_of_order()
         {
-            if !policy.allows_out_of_order() {
-                problems.push(HistoryProblem::OutOfOrder {
-                    version: migration.version(),
-                    path: migration.path(),
-                    newest_applied: newest,
-                });
-                continue;
-            }
+            problems.push(HistoryProblem::OutOfOrder {
+                version: migration.version(),
+                path: migration.path(),
+                newest_applied: newest,
+            });
+            continue;
         }
         plan.pending.push(migration);
     }
@@ -203,22 +201,24 @@ pub fn plan(
 }
 
 impl History {
-    /// Adds one row of the startup query (`kind, version, checksum, state`); a row of
-    /// another kind carries the environment stamp in its checksum column.
-    pub fn push_row(&mut self, kind: &str, version: Version, checksum: &str, state: &str) {
+    /// Adds one row of the startup query (`kind, version, checksum, state`, the text
+    /// columns as bytes); a row of another kind carries the environment stamp in its
+    /// checksum column.
+    pub fn push_row(&mut self, kind: &[u8], version: Version, checksum: &[u8], state: &[u8]) {
         let kind = match kind {
-            crate::sql_text::kind::MIGRATION => RowKind::Migration,
-            crate::sql_text::kind::SEED => RowKind::Seed,
+            b"migration" => RowKind::Migration,
+            b"seed" => RowKind::Seed,
             _ => {
-                self.stamp = Some(checksum.to_owned());
+                self.stamp = Some(String::from_utf8_lossy(checksum).into_owned());
                 return;
             }
         };
         self.rows.push(HistoryRow {
             kind,
             version,
-            checksum: checksum.parse().map_err(|_| checksum.to_owned()),
-            finished: state != crate::sql_text::state::STARTED,
+            checksum: Checksum::from_hex(checksum)
+                .ok_or_else(|| String::from_utf8_lossy(checksum).into_owned()),
+            finished: state != crate::sql_text::state::STARTED.as_bytes(),
         });
     }
 }

@@ -204,8 +204,9 @@ fn read_history(conn: &Connection, statements: &Statements) -> rusqlite::Result<
     let mut history = History::default();
     let mut rows = statement.query([])?;
     while let Some(row) = rows.next()? {
-        let text =
-            |i: usize| -> rusqlite::Result<&str> { row.get_ref(i)?.as_str().map_err(Into::into) };
+        let text = |i: usize| -> rusqlite::Result<&[u8]> {
+            row.get_ref(i)?.as_bytes().map_err(Into::into)
+        };
         history.push_row(text(0)?, version_from_sql(row.get(1)?), text(2)?, text(3)?);
     }
     Ok(Some(history))
