@@ -107,6 +107,11 @@ fn toml_string(path: &Path) -> String {
 impl Scratch {
     /// `package` must differ between tests: binaries of one target dir are named after it.
     fn new(package: &str) -> Scratch {
+        Scratch::with_main(package, "default-features = false", MAIN_RS)
+    }
+
+    /// A scratch crate whose `main` is `main_rs`, depending on schema-runtime with `features`.
+    fn with_main(package: &str, features: &str, main_rs: &str) -> Scratch {
         let dir = tempfile::Builder::new()
             .prefix("schema-e2e-")
             .tempdir()
@@ -120,7 +125,7 @@ impl Scratch {
              publish = false\n\
              \n\
              [dependencies]\n\
-             schema-runtime = {{ path = {runtime}, default-features = false }}\n\
+             schema-runtime = {{ path = {runtime}, {features} }}\n\
              \n\
              [build-dependencies]\n\
              schema-runtime = {{ path = {runtime}, default-features = false }}\n\
@@ -135,7 +140,7 @@ impl Scratch {
         }
         fs::write(dir.path().join("build.rs"), BUILD_RS).unwrap();
         fs::create_dir_all(dir.path().join("src")).unwrap();
-        fs::write(dir.path().join("src/main.rs"), MAIN_RS).unwrap();
+        fs::write(dir.path().join("src/main.rs"), main_rs).unwrap();
         fs::create_dir_all(dir.path().join("migrations")).unwrap();
         Scratch {
             dir,
@@ -200,13 +205,15 @@ impl Scratch {
         stderr
     }
 
+    fn binary(&self) -> PathBuf {
+        target_dir()
+            .join("debug")
+            .join(format!("{}{}", self.package, std::env::consts::EXE_SUFFIX))
+    }
+
     /// Runs the binary of the last build and reads what it embedded.
     fn embedded(&self) -> Vec<Embedded> {
-        let binary = target_dir().join("debug").join(format!(
-            "{}{}",
-            self.package,
-            std::env::consts::EXE_SUFFIX
-        ));
+        let binary = self.binary();
         let output = Command::new(&binary).output().unwrap();
         assert!(output.status.success(), "{} failed", binary.display());
         String::from_utf8(output.stdout)
@@ -305,4 +312,77 @@ fn a_crlf_checkout_has_the_checksum_of_the_lf_file() {
         Checksum::of_file(ADD_EMAIL.as_bytes()).to_hex(),
         ADD_EMAIL_SHA256
     );
+}
+
+/// An application that migrates a SQLite file at startup, with the policy of `APP_ENV`.
+const MAIN_RS_RUNNER: &str = r#"static MIGRATIONS: schema_runtime::Migrations = schema_runtime::embed_migrations!();
+
+fn main() {
+    let path = std::env::args().nth(1).expect("a database path");
+    let mut conn = schema_runtime::rusqlite::Connection::open(path).unwrap();
+    let report = schema_runtime::Migrator::new(&MIGRATIONS).unwrap().run(&mut conn).unwrap();
+    print!("{report}");
+}
+"#;
+
+#[test]
+fn a_development_run_locks_what_it_applied_so_editing_it_fails_the_next_build() {
+    let mut scratch = Scratch::with_main(
+        "schema-e2e-devlock",
+        "default-features = true",
+        MAIN_RS_RUNNER,
+    );
+    scratch.write("0001_create_users.sql", CREATE_USERS);
+    scratch.write("0002_add_email.sql", ADD_EMAIL);
+    scratch.build_ok();
+    assert!(
+        !scratch.migration_path("migrations.lock").exists(),
+        "no lock before any run"
+    );
+
+    let database = scratch.dir.path().join("app.db");
+    let run = |env: &str| {
+        let output = Command::new(scratch.binary())
+            .arg(&database)
+            .env("APP_ENV", env)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let report = run("development");
+    assert!(report.contains("applied 2 migrations"), "{report}");
+    let lock = Lock::parse(&fs::read_to_string(scratch.migration_path("migrations.lock")).unwrap())
+        .unwrap();
+    let locked: Vec<(u64, &str)> = lock
+        .entries()
+        .iter()
+        .map(|e| (e.version.get(), e.name.as_str()))
+        .collect();
+    assert_eq!(locked, [(1, "create_users"), (2, "add_email")]);
+    assert_eq!(
+        lock.entries()[1].checksum,
+        Checksum::of_file(ADD_EMAIL.as_bytes())
+    );
+
+    // The lock changed the folder: the next build picks it up and still passes.
+    scratch.build_ok();
+
+    let edited = format!("{ADD_EMAIL}CREATE INDEX users_name ON users (name);\n");
+    scratch.write("0002_add_email.sql", &edited);
+    let stderr = scratch.build_err();
+    for needle in [
+        "migrations/0002_add_email.sql".to_owned(),
+        Checksum::of_file(ADD_EMAIL.as_bytes()).to_hex(),
+        Checksum::of_file(edited.as_bytes()).to_hex(),
+    ] {
+        assert!(
+            stderr.contains(&needle),
+            "stderr should name `{needle}`:\n{stderr}"
+        );
+    }
 }
