@@ -9,6 +9,7 @@
 //! `DATABASE_URL` picks the database (`sqlite:path/to/file.db`); unset, it is a SQLite
 //! file in the app's data folder (`EXAMPLE_APP_DATA_DIR`, or the platform's data folder).
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -21,6 +22,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     match run(std::env::args().skip(1).collect()) {
         Ok(()) => ExitCode::SUCCESS,

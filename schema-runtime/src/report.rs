@@ -94,15 +94,15 @@ impl fmt::Display for Report {
                 if self.applied.len() == 1 { "" } else { "s" },
                 version(self.version_before),
                 version(self.version_after()),
-                self.duration.as_millis()
+                milliseconds(self.duration)
             )?;
             for applied in &self.applied {
                 writeln!(
                     f,
-                    "  + {:>14}  {}  ({} ms)",
+                    "  + {:>14}  {}  ({})",
                     applied.version,
                     applied.path,
-                    applied.duration.as_millis()
+                    milliseconds(applied.duration)
                 )?;
             }
         }
@@ -122,5 +122,52 @@ impl fmt::Display for Report {
             writeln!(f, "  warning: {warning}")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(milliseconds(Duration::from_micros(420)), "0.42 ms");
+        assert_eq!(milliseconds(Duration::from_millis(12)), "12 ms");
+        assert_eq!(milliseconds(Duration::from_millis(3_100)), "3100 ms");
+        assert_eq!(milliseconds(Duration::from_secs(12)), "12.0 s");
+    }
+
+    #[test]
+    fn report_lists_what_was_applied() {
+        let report = Report {
+            environment: Environment::Development,
+            environment_source: EnvironmentSource::DebugBuildDefault,
+            version_before: Some(Version::new(1)),
+            applied: vec![Applied {
+                version: Version::new(2),
+                name: "add_email",
+                path: "migrations/0002_add_email.sql",
+                duration: Duration::from_micros(1500),
+            }],
+            seeded: Vec::new(),
+            amended: Vec::new(),
+            warnings: vec!["something to know".into()],
+            lock_written: None,
+            duration: Duration::from_millis(3),
+        };
+        let text = report.to_string();
+        assert!(
+            text.starts_with("environment: development (APP_ENV unset, debug build)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("schema: applied 1 migration (version 1 -> 2) in 3.00 ms"),
+            "{text}"
+        );
+        assert!(
+            text.contains("migrations/0002_add_email.sql  (1.50 ms)"),
+            "{text}"
+        );
+        assert!(text.contains("warning: something to know"), "{text}");
     }
 }
