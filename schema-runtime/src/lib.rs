@@ -35,6 +35,8 @@ mod devlock;
 mod environment;
 #[cfg(feature = "runner")]
 mod error;
+#[cfg(any(feature = "rusqlite", feature = "sqlx-sqlite"))]
+mod filelock;
 #[cfg(feature = "runner")]
 mod migrator;
 #[cfg(feature = "runner")]
@@ -47,6 +49,8 @@ mod report;
 pub mod sql_text;
 #[cfg(feature = "rusqlite")]
 mod sqlite;
+#[cfg(feature = "async-runner")]
+pub mod sqlx_backend;
 
 pub use model::{Amendment, Checksum, Down, Migration, Migrations, Seed, Version};
 
@@ -65,6 +69,10 @@ pub use report::{Applied, Report};
 /// the two never disagree on the version (only one `libsqlite3-sys` may be linked).
 #[cfg(feature = "rusqlite")]
 pub use rusqlite;
+
+/// The sqlx this crate was built against; use it for your pools so the versions agree.
+#[cfg(feature = "async-runner")]
+pub use sqlx;
 
 /// Embeds a migrations folder, checked and checksummed at compile time.
 ///

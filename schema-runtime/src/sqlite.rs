@@ -7,19 +7,17 @@
 //! migrations, which `BEGIN IMMEDIATE` alone could not do. The database file itself is
 //! never opened a second time: closing such a descriptor would drop SQLite's own locks.
 
-use std::fs::{File, OpenOptions, TryLockError};
-use std::io::{Read, Seek, Write};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, Transaction, TransactionBehavior, params};
 
 use crate::error::Error;
+use crate::filelock::FileLock;
 use crate::migrator::{HistoryValues, Statements, log_applied, version_from_sql, version_to_sql};
 use crate::plan::History;
 use crate::report::{Applied, Report};
 use crate::sql_text::{Dialect, kind};
-use crate::{Migrator, Version, audit};
+use crate::{Migrator, Version};
 
 impl Migrator {
     /// Applies every pending migration (and, in development with `SEED_DB=true`, every
@@ -60,7 +58,8 @@ impl Migrator {
         }
 
         let conn: &Connection = conn;
-        let _lock = FileLock::acquire(conn, self.policy().lock_wait())?;
+        let path = conn.path().filter(|p| !p.is_empty()).map(str::to_owned);
+        let _lock = FileLock::acquire_blocking(path.as_deref(), self.policy().lock_wait())?;
         let _exclusive = ExclusiveLocking::enter(conn);
         for create in &statements.create {
             conn.execute_batch(create)
@@ -321,80 +320,5 @@ fn execute(
             })
             .map_err(bookkeeping)?;
         Ok(duration)
-    }
-}
-
-/// The advisory lock file beside a database file; unlocked when dropped (and by the
-/// kernel if the process dies).
-struct FileLock {
-    _file: Option<File>,
-}
-
-impl FileLock {
-    fn acquire(conn: &Connection, timeout: Duration) -> Result<FileLock, Error> {
-        let Some(path) = conn
-            .path()
-            .filter(|p| !p.is_empty())
-            .map(|p| PathBuf::from(format!("{p}.schema-lock")))
-        else {
-            return Ok(FileLock { _file: None }); // in-memory: private to this connection
-        };
-        let context = || format!("opening the migration lock file {}", path.display());
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| Error::database(context(), e))?;
-        let started = Instant::now();
-        let mut pause = Duration::from_millis(5);
-        let mut logged = false;
-        loop {
-            match file.try_lock() {
-                Ok(()) => break,
-                Err(TryLockError::WouldBlock) => {
-                    let holder = read_holder(&mut file);
-                    if started.elapsed() >= timeout {
-                        return Err(Error::LockTimeout {
-                            what: path.display().to_string(),
-                            holder,
-                            waited: started.elapsed(),
-                        });
-                    }
-                    if !logged {
-                        tracing::info!(
-                            "schema: waiting for the migration lock {} held by {holder}",
-                            path.display()
-                        );
-                        logged = true;
-                    }
-                    std::thread::sleep(pause);
-                    pause = (pause * 2).min(Duration::from_millis(100));
-                }
-                Err(TryLockError::Error(e)) => return Err(Error::database(context(), e)),
-            }
-        }
-        let holder = format!(
-            "process {} on {} since {}",
-            std::process::id(),
-            audit::host_name(),
-            audit::now_utc()
-        );
-        let _ = file
-            .set_len(0)
-            .and_then(|()| file.rewind())
-            .and_then(|()| file.write_all(holder.as_bytes()));
-        Ok(FileLock { _file: Some(file) })
-    }
-}
-
-fn read_holder(file: &mut File) -> String {
-    let mut text = String::new();
-    let _ = file.rewind().and_then(|()| file.read_to_string(&mut text));
-    if text.trim().is_empty() {
-        "another process".to_owned()
-    } else {
-        text.trim().to_owned()
     }
 }

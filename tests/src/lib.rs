@@ -1,1 +1,143 @@
-//! End-to-end tests live in `tests/`; this crate has no library code.
+//! Shared pieces of the end-to-end tests: the fixture migration sets and fresh databases
+//! on the servers named by `TEST_POSTGRES_URL` and `TEST_MYSQL_URL`.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use schema_runtime::Migrations;
+
+/// Migrations valid on SQLite, PostgreSQL and MySQL: two tables, an index outside a
+/// transaction, and a seed.
+pub static PORTABLE: Migrations = schema_runtime::embed_migrations!("fixtures/portable");
+/// A first migration that works and a second that fails after changing things.
+pub static FAILING: Migrations = schema_runtime::embed_migrations!("fixtures/failing");
+/// One migration as it was applied.
+pub static EDITED_BEFORE: Migrations = schema_runtime::embed_migrations!("fixtures/edited_before");
+/// The same migration edited afterwards.
+pub static EDITED_AFTER: Migrations = schema_runtime::embed_migrations!("fixtures/edited_after");
+/// A migration that sleeps (PostgreSQL), for the crash tests.
+pub static SLOW_POSTGRES: Migrations = schema_runtime::embed_migrations!("fixtures/slow_postgres");
+/// A migration that sleeps (MySQL), for the crash tests.
+pub static SLOW_MYSQL: Migrations = schema_runtime::embed_migrations!("fixtures/slow_mysql");
+/// PostgreSQL only: `CREATE INDEX CONCURRENTLY` and a function body.
+pub static CONCURRENT_INDEX: Migrations =
+    schema_runtime::embed_migrations!("fixtures/concurrent_index");
+
+/// A fixture set by name, for the runner binary.
+pub fn fixture(name: &str) -> Option<&'static Migrations> {
+    match name {
+        "portable" => Some(&PORTABLE),
+        "failing" => Some(&FAILING),
+        "slow_postgres" => Some(&SLOW_POSTGRES),
+        "slow_mysql" => Some(&SLOW_MYSQL),
+        "concurrent_index" => Some(&CONCURRENT_INDEX),
+        _ => None,
+    }
+}
+
+/// Which server a test wants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Server {
+    /// `TEST_POSTGRES_URL`
+    Postgres,
+    /// `TEST_MYSQL_URL`
+    Mysql,
+}
+
+impl Server {
+    fn variable(self) -> &'static str {
+        match self {
+            Server::Postgres => "TEST_POSTGRES_URL",
+            Server::Mysql => "TEST_MYSQL_URL",
+        }
+    }
+
+    /// The server's URL, or `None` (after saying why) when the test should skip.
+    /// With `SCHEMA_REQUIRE_SERVERS=1` a missing URL fails the test instead.
+    pub fn url(self) -> Option<String> {
+        match std::env::var(self.variable()) {
+            Ok(url) if !url.is_empty() => Some(url),
+            _ if std::env::var("SCHEMA_REQUIRE_SERVERS").as_deref() == Ok("1") => {
+                panic!(
+                    "{} is not set and SCHEMA_REQUIRE_SERVERS=1: this test must run against the server",
+                    self.variable()
+                )
+            }
+            _ => {
+                eprintln!(
+                    "skipped: {} is not set (set it to run this test against a real server)",
+                    self.variable()
+                );
+                None
+            }
+        }
+    }
+}
+
+/// `url` with its database replaced by `database`.
+pub fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let authority_end = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[authority_end..].find('/') {
+        Some(slash) => &base[..authority_end + slash],
+        None => base,
+    };
+    match query {
+        Some(query) => format!("{base}/{database}?{query}"),
+        None => format!("{base}/{database}"),
+    }
+}
+
+/// A database name no other test (or test run) uses.
+pub fn unique_database_name() -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .subsec_nanos();
+    format!(
+        "schema_test_{}_{}_{nanos}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// `url` with any password replaced, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_is_replaced_and_query_kept() {
+        assert_eq!(
+            with_database("postgres://u@h:5432/test", "x"),
+            "postgres://u@h:5432/x"
+        );
+        assert_eq!(
+            with_database("mysql://root@h/test?ssl-mode=disabled", "x"),
+            "mysql://root@h/x?ssl-mode=disabled"
+        );
+        assert_eq!(with_database("postgres://h", "x"), "postgres://h/x");
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+    }
+}

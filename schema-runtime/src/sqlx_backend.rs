@@ -1,0 +1,796 @@
+//! The async executor over sqlx: one implementation for PostgreSQL, MySQL/MariaDB and
+//! SQLite. What differs between them is data ([`Dialect`]: types, quoting, placeholders,
+//! whether DDL is transactional) and the migration lock, the only per-backend code.
+//!
+//! The run holds one pooled connection from start to end. If the run is abandoned
+//! half-way (an error we did not expect, a panic, a cancelled future) while that
+//! connection holds the lock or an open transaction, the connection is closed instead of
+//! going back to the pool, so the server rolls back and releases the lock.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use sqlx::pool::PoolConnection;
+use sqlx::{AssertSqlSafe, Database, Executor, Pool, Row};
+
+use crate::error::Error;
+use crate::migrator::{HistoryValues, Statements, log_applied, version_from_sql, version_to_sql};
+use crate::plan::History;
+use crate::report::{Applied, Report};
+use crate::sql_text::{Dialect, Identifier, kind};
+use crate::{Migrator, Version};
+
+/// A database the async executor can drive. Implemented for `sqlx::Postgres`,
+/// `sqlx::MySql` and `sqlx::Sqlite` (with their cargo features); sealed.
+pub trait Backend: Database + sealed::Sealed {
+    /// The SQL flavour.
+    const DIALECT: Dialect;
+
+    /// Takes the migration lock for `table` on `conn`, waiting at most `timeout`.
+    #[doc(hidden)]
+    fn lock(
+        pool: &Pool<Self>,
+        conn: &mut PoolConnection<Self>,
+        table: &Identifier,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<MigrationLock, Error>> + Send;
+
+    /// Releases what [`lock`](Backend::lock) took.
+    #[doc(hidden)]
+    fn unlock(
+        conn: &mut PoolConnection<Self>,
+        lock: MigrationLock,
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// A held migration lock.
+#[doc(hidden)]
+pub enum MigrationLock {
+    /// A server-side lock on the connection, released with this statement.
+    Session(String),
+    /// An operating-system file lock (SQLite), released when dropped.
+    #[cfg(feature = "sqlx-sqlite")]
+    File(#[allow(dead_code)] crate::filelock::FileLock),
+}
+
+/// The stable 64-bit key of a history table's lock: the same for every process.
+fn lock_key(table: &Identifier) -> i64 {
+    let digest = crate::Checksum::of_normalized(format!("schema-runtime lock {table}").as_bytes());
+    let bytes = digest.as_bytes();
+    i64::from_be_bytes([
+        bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+    ])
+}
+
+/// One connection for the whole run; closed rather than pooled if the run is abandoned
+/// while it holds the lock or a transaction.
+struct Session<DB: Backend> {
+    conn: PoolConnection<DB>,
+    lock: Option<MigrationLock>,
+    in_transaction: bool,
+}
+
+impl<DB: Backend> Drop for Session<DB> {
+    fn drop(&mut self) {
+        if self.in_transaction || matches!(self.lock, Some(MigrationLock::Session(_))) {
+            self.conn.close_on_drop();
+        }
+    }
+}
+
+/// The pooled connection of a [`Backend`]; implemented for every one, never by you.
+pub trait Driver: driver::Operations {}
+
+impl<T: driver::Operations> Driver for T {}
+
+mod driver {
+    use super::*;
+
+    /// The operations every backend shares, written once over sqlx's generic API.
+    pub trait Operations {
+        fn script(
+            &mut self,
+            sql: &'static str,
+        ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+        fn statement(&mut self, sql: &str) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+        fn history(
+            &mut self,
+            sql: &str,
+        ) -> impl Future<Output = Result<Option<History>, sqlx::Error>> + Send;
+        fn bind_execute(
+            &mut self,
+            sql: &str,
+            values: Vec<Value>,
+        ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+    }
+
+    /// A bind value.
+    pub enum Value {
+        Integer(i64),
+        Text(String),
+        OptionalText(Option<String>),
+    }
+}
+
+use driver::{Operations, Value};
+
+impl<DB> Operations for PoolConnection<DB>
+where
+    DB: Backend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Decode<'q, DB> + sqlx::Type<DB>,
+    for<'q> String: sqlx::Encode<'q, DB> + sqlx::Decode<'q, DB> + sqlx::Type<DB>,
+    for<'q> Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+    DB::Arguments: sqlx::IntoArguments<DB>,
+{
+    async fn script(&mut self, sql: &'static str) -> Result<(), sqlx::Error> {
+        sqlx::raw_sql(sql).execute(&mut **self).await.map(drop)
+    }
+
+    async fn statement(&mut self, sql: &str) -> Result<(), sqlx::Error> {
+        sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
+            .execute(&mut **self)
+            .await
+            .map(drop)
+    }
+
+    async fn history(&mut self, sql: &str) -> Result<Option<History>, sqlx::Error> {
+        // The simple-query protocol: one round trip, no statement to prepare.
+        let rows = match sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
+            .fetch_all(&mut **self)
+            .await
+        {
+            Ok(rows) => rows,
+            Err(sqlx::Error::Database(error)) if is_missing_table(&*error) => return Ok(None),
+            Err(error) => return Err(error),
+        };
+        let mut history = History::default();
+        for row in rows {
+            let kind: String = row.try_get(0)?;
+            let version: i64 = row.try_get(1)?;
+            let checksum: String = row.try_get(2)?;
+            let state: String = row.try_get(3)?;
+            history.push_row(
+                kind.as_bytes(),
+                version_from_sql(version),
+                checksum.as_bytes(),
+                state.as_bytes(),
+            );
+        }
+        Ok(Some(history))
+    }
+
+    async fn bind_execute(&mut self, sql: &str, values: Vec<Value>) -> Result<(), sqlx::Error> {
+        let mut query = sqlx::query(AssertSqlSafe(sql.to_owned()));
+        for value in values {
+            query = match value {
+                Value::Integer(v) => query.bind(v),
+                Value::Text(v) => query.bind(v),
+                Value::OptionalText(v) => query.bind(v),
+            };
+        }
+        query.execute(&mut **self).await.map(drop)
+    }
+}
+
+/// A history row's binds, in [`crate::sql_text::HISTORY_COLUMNS`] order.
+fn row_values(row: &HistoryValues<'_>) -> Vec<Value> {
+    vec![
+        Value::Integer(row.version),
+        Value::Text(row.name.to_owned()),
+        Value::Text(row.kind.to_owned()),
+        Value::Text(row.checksum.clone()),
+        Value::Text(row.state.to_owned()),
+        Value::Text(row.applied_at.clone()),
+        Value::Integer(row.execution_ms),
+        Value::Text(row.app_version.to_owned()),
+        Value::Text(row.environment.to_owned()),
+        Value::Text(row.applied_by.to_owned()),
+        Value::OptionalText(row.note.clone()),
+    ]
+}
+
+fn is_missing_table(error: &dyn sqlx::error::DatabaseError) -> bool {
+    // PostgreSQL 42P01, MySQL 1146 (42S02), SQLite "no such table".
+    matches!(error.code().as_deref(), Some("42P01" | "42S02" | "1146"))
+        || error.message().contains("no such table")
+}
+
+impl Migrator {
+    /// Applies every pending migration (and, in development with `SEED_DB=true`, every
+    /// pending seed) through a sqlx pool: PostgreSQL, MySQL/MariaDB or SQLite.
+    ///
+    /// On an up-to-date database this is one history query on one pooled connection.
+    /// Otherwise it takes the migration lock (an advisory lock on PostgreSQL, `GET_LOCK`
+    /// on MySQL, a lock file beside a SQLite database), checks the whole history against
+    /// the binary, and applies each migration with its history row: in one transaction
+    /// where the server's DDL is transactional, and with a `started` row marked finished
+    /// after where it is not (MySQL) or the file says `-- schema: no-transaction`.
+    pub async fn run_async<DB>(&self, pool: &Pool<DB>) -> Result<Report, Error>
+    where
+        DB: Backend,
+        PoolConnection<DB>: Driver,
+    {
+        self.run_async_to(pool, None).await
+    }
+
+    /// Like [`run_async`](Self::run_async), leaving migrations above `target` pending.
+    pub async fn run_async_to<DB>(
+        &self,
+        pool: &Pool<DB>,
+        target: Option<Version>,
+    ) -> Result<Report, Error>
+    where
+        DB: Backend,
+        PoolConnection<DB>: Driver,
+    {
+        let started = Instant::now();
+        self.policy().log_start();
+        let statements = self.statements(DB::DIALECT);
+        let reading = |e| Error::database("reading the migration history", e);
+        let conn = pool
+            .acquire()
+            .await
+            .map_err(|e| Error::database("connecting to the database", e))?;
+        let mut session = Session {
+            conn,
+            lock: None,
+            in_transaction: false,
+        };
+
+        if let Some(history) = session
+            .conn
+            .history(&statements.read)
+            .await
+            .map_err(reading)?
+        {
+            self.check_stamp(&history)?;
+            let plan = self.plan(&history, target)?;
+            if plan.is_empty() && history.stamp.is_some() {
+                let report = self.report(&plan, started);
+                for warning in &report.warnings {
+                    tracing::warn!("schema: {warning}");
+                }
+                tracing::info!(
+                    "schema: up to date at version {}",
+                    plan.newest_applied
+                        .map_or_else(|| "none".to_owned(), |v| v.to_string())
+                );
+                return Ok(report);
+            }
+        }
+
+        session.lock = Some(
+            DB::lock(
+                pool,
+                &mut session.conn,
+                &self.policy().history_table,
+                self.policy().lock_wait(),
+            )
+            .await?,
+        );
+        let result = self
+            .apply_locked(&mut session, &statements, target, started)
+            .await;
+        if let Some(lock) = session.lock.take() {
+            let released = DB::unlock(&mut session.conn, lock).await;
+            if let Err(error) = released {
+                // Closing the connection ends the session and with it the lock.
+                session.conn.close_on_drop();
+                tracing::warn!(
+                    "schema: releasing the migration lock failed ({error}); the connection is closed instead"
+                );
+            }
+        }
+        result
+    }
+
+    async fn apply_locked<DB>(
+        &self,
+        session: &mut Session<DB>,
+        statements: &Statements,
+        target: Option<Version>,
+        started: Instant,
+    ) -> Result<Report, Error>
+    where
+        DB: Backend,
+        PoolConnection<DB>: Driver,
+    {
+        let reading = |e| Error::database("reading the migration history", e);
+        for create in &statements.create {
+            session
+                .conn
+                .statement(create)
+                .await
+                .map_err(|e| Error::database("creating the history tables", e))?;
+        }
+        let history = session
+            .conn
+            .history(&statements.read)
+            .await
+            .map_err(reading)?
+            .unwrap_or_default();
+        self.check_stamp(&history)?;
+        if history.stamp.is_none() {
+            let environment = self.policy().environment().as_str().to_owned();
+            session
+                .conn
+                .bind_execute(&statements.insert_stamp, vec![Value::Text(environment)])
+                .await
+                .map_err(|e| Error::database("stamping the database with its environment", e))?;
+        }
+        let plan = self.plan(&history, target)?;
+        let mut report = self.report(&plan, started);
+        for warning in &report.warnings {
+            tracing::warn!("schema: {warning}");
+        }
+        let audit = self.audit();
+        let transactional_ddl = DB::DIALECT.transactional_ddl();
+
+        for planned in &plan.amendments {
+            let migration = planned.migration;
+            let recording = |e| {
+                Error::database(
+                    format!("recording the amendment of {}", migration.path()),
+                    e,
+                )
+            };
+            let mut row = audit.row(
+                kind::AMENDMENT,
+                migration.version(),
+                migration.name(),
+                migration.checksum(),
+                true,
+            );
+            row.note = Some(format!(
+                "amends sha256:{} reason \"{}\"",
+                planned.from,
+                planned.amendment.reason()
+            ));
+            transaction(session, async |conn| {
+                conn.bind_execute(
+                    &statements.update_checksum,
+                    vec![
+                        Value::Text(migration.checksum().to_string()),
+                        Value::Integer(version_to_sql(migration.version())),
+                    ],
+                )
+                .await?;
+                conn.bind_execute(&statements.insert, row_values(&row))
+                    .await
+            })
+            .await
+            .map_err(|failure| failure.into_error(recording))?;
+            report.amended.push(migration.version());
+        }
+
+        for migration in &plan.pending {
+            let in_transaction = migration.transaction() && transactional_ddl;
+            let row = audit.row(
+                kind::MIGRATION,
+                migration.version(),
+                migration.name(),
+                migration.checksum(),
+                in_transaction,
+            );
+            let split = !migration.transaction() && DB::DIALECT == Dialect::Postgres;
+            let duration = execute(session, statements, migration.sql(), row, split)
+                .await
+                .map_err(|failure| match failure {
+                    Failure::Sql(message) => Error::Migration {
+                        version: migration.version(),
+                        path: migration.path(),
+                        message,
+                        in_transaction,
+                    },
+                    Failure::Bookkeeping(error) => {
+                        Error::database("recording the migration history", error)
+                    }
+                })?;
+            let applied = Applied {
+                version: migration.version(),
+                name: migration.name(),
+                path: migration.path(),
+                duration,
+            };
+            log_applied("migration", &applied);
+            report.applied.push(applied);
+        }
+
+        for seed in &plan.seeds {
+            let row = audit.row(
+                kind::SEED,
+                seed.version(),
+                seed.name(),
+                seed.checksum(),
+                seed.transaction(),
+            );
+            let duration = execute(session, statements, seed.sql(), row, false)
+                .await
+                .map_err(|failure| match failure {
+                    Failure::Sql(message) => Error::Seed {
+                        version: seed.version(),
+                        path: seed.path(),
+                        message,
+                    },
+                    Failure::Bookkeeping(error) => {
+                        Error::database("recording the seed history", error)
+                    }
+                })?;
+            let applied = Applied {
+                version: seed.version(),
+                name: seed.name(),
+                path: seed.path(),
+                duration,
+            };
+            log_applied("seed", &applied);
+            report.seeded.push(applied);
+        }
+
+        self.write_dev_lock(&mut report);
+        report.duration = started.elapsed();
+        Ok(report)
+    }
+}
+
+enum Failure {
+    /// The file's own SQL failed; the caller names the file.
+    Sql(String),
+    /// Our own statements failed.
+    Bookkeeping(sqlx::Error),
+}
+
+impl Failure {
+    fn into_error(self, bookkeeping: impl FnOnce(sqlx::Error) -> Error) -> Error {
+        match self {
+            Failure::Sql(message) => Error::Database {
+                context: "running SQL".into(),
+                message,
+            },
+            Failure::Bookkeeping(error) => bookkeeping(error),
+        }
+    }
+}
+
+impl From<sqlx::Error> for Failure {
+    fn from(error: sqlx::Error) -> Self {
+        Failure::Bookkeeping(error)
+    }
+}
+
+/// The database's own words for a failed statement.
+fn sql_message(error: sqlx::Error) -> String {
+    match error {
+        sqlx::Error::Database(error) => match error.code() {
+            Some(code) => format!("{} (code {code})", error.message()),
+            None => error.message().to_owned(),
+        },
+        other => other.to_string(),
+    }
+}
+
+/// Runs `body` between `BEGIN` and `COMMIT`, rolling back on error.
+async fn transaction<DB, T>(
+    session: &mut Session<DB>,
+    body: impl AsyncFnOnce(&mut PoolConnection<DB>) -> Result<T, sqlx::Error>,
+) -> Result<T, Failure>
+where
+    DB: Backend,
+    PoolConnection<DB>: Driver,
+{
+    session.conn.statement(begin(DB::DIALECT)).await?;
+    session.in_transaction = true;
+    match body(&mut session.conn).await {
+        Ok(value) => {
+            session.conn.statement("COMMIT").await?;
+            session.in_transaction = false;
+            Ok(value)
+        }
+        Err(error) => {
+            rollback(session).await;
+            Err(Failure::Bookkeeping(error))
+        }
+    }
+}
+
+/// The statements of a `no-transaction` file, for PostgreSQL, which would otherwise run a
+/// multi-statement string in one implicit transaction (and refuse `CONCURRENTLY` in it).
+fn split_for_no_transaction(sql: &'static str) -> Vec<&'static str> {
+    schema_core::sql::split_statements(sql)
+        .into_iter()
+        .map(|statement| statement.text)
+        .collect()
+}
+
+fn begin(dialect: Dialect) -> &'static str {
+    match dialect {
+        // Like BEGIN IMMEDIATE in the rusqlite executor: take the write lock up front.
+        Dialect::Sqlite => "BEGIN IMMEDIATE",
+        Dialect::Postgres | Dialect::Mysql => "BEGIN",
+    }
+}
+
+async fn rollback<DB>(session: &mut Session<DB>)
+where
+    DB: Backend,
+    PoolConnection<DB>: Driver,
+{
+    if session.conn.statement("ROLLBACK").await.is_ok() {
+        session.in_transaction = false;
+    }
+}
+
+/// Runs one file with its history row: inside a transaction with the row, or (outside
+/// one) after a `started` row that is marked finished when it is done.
+async fn execute<DB>(
+    session: &mut Session<DB>,
+    statements: &Statements,
+    sql: &'static str,
+    mut row: HistoryValues<'_>,
+    split: bool,
+) -> Result<Duration, Failure>
+where
+    DB: Backend,
+    PoolConnection<DB>: Driver,
+{
+    if row.state == crate::sql_text::state::APPLIED {
+        session.conn.statement(begin(DB::DIALECT)).await?;
+        session.in_transaction = true;
+        let started = Instant::now();
+        if let Err(error) = session.conn.script(sql).await {
+            rollback(session).await;
+            return Err(Failure::Sql(sql_message(error)));
+        }
+        let duration = started.elapsed();
+        row.execution_ms = duration.as_millis() as i64;
+        if let Err(error) = session
+            .conn
+            .bind_execute(&statements.insert, row_values(&row))
+            .await
+        {
+            rollback(session).await;
+            return Err(Failure::Bookkeeping(error));
+        }
+        session.conn.statement("COMMIT").await?;
+        session.in_transaction = false;
+        Ok(duration)
+    } else {
+        session
+            .conn
+            .bind_execute(&statements.insert, row_values(&row))
+            .await?;
+        let started = Instant::now();
+        let parts = if split {
+            split_for_no_transaction(sql)
+        } else {
+            vec![sql]
+        };
+        for part in parts {
+            session
+                .conn
+                .script(part)
+                .await
+                .map_err(|e| Failure::Sql(sql_message(e)))?;
+        }
+        let duration = started.elapsed();
+        session
+            .conn
+            .bind_execute(
+                &statements.finish,
+                vec![
+                    Value::Integer(duration.as_millis() as i64),
+                    Value::Text(row.kind.to_owned()),
+                    Value::Integer(row.version),
+                ],
+            )
+            .await?;
+        Ok(duration)
+    }
+}
+
+/// Pauses between tries for a lock, longer each time, until a deadline.
+struct Backoff {
+    started: Instant,
+    timeout: Duration,
+    pause: Duration,
+}
+
+impl Backoff {
+    fn new(timeout: Duration) -> Backoff {
+        Backoff {
+            started: Instant::now(),
+            timeout,
+            pause: Duration::from_millis(5),
+        }
+    }
+
+    /// Waits before the next try; `false` once the deadline has passed.
+    async fn wait(&mut self) -> bool {
+        let left = self.timeout.saturating_sub(self.started.elapsed());
+        if left.is_zero() {
+            return false;
+        }
+        tokio::time::sleep(self.pause.min(left)).await;
+        self.pause = (self.pause * 2).min(Duration::from_millis(200));
+        true
+    }
+}
+
+#[cfg(feature = "sqlx-postgres")]
+mod postgres {
+    use super::*;
+    use sqlx::Postgres;
+
+    impl sealed::Sealed for Postgres {}
+
+    impl Backend for Postgres {
+        const DIALECT: Dialect = Dialect::Postgres;
+
+        async fn lock(
+            _pool: &Pool<Self>,
+            conn: &mut PoolConnection<Self>,
+            table: &Identifier,
+            timeout: Duration,
+        ) -> Result<MigrationLock, Error> {
+            let key = lock_key(table);
+            let mut backoff = Backoff::new(timeout);
+            let got = loop {
+                let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+                    .bind(key)
+                    .fetch_one(&mut **conn)
+                    .await
+                    .map_err(|e| Error::database("taking the migration lock", e))?;
+                if got || !backoff.wait().await {
+                    break got;
+                }
+            };
+            if !got {
+                // Advisory locks on a bigint key show as classid (high half) and objid (low half).
+                let holder = sqlx::query(
+                    "SELECT format('backend %s (%s@%s, %s) since %s', a.pid, a.usename, coalesce(host(a.client_addr), 'local'), coalesce(nullif(a.application_name, ''), 'no application name'), a.backend_start) \
+                     FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+                     WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1 AND l.objid = $2 LIMIT 1",
+                )
+                .bind(((key as u64) >> 32) as i64)
+                .bind((key as u64 & 0xffff_ffff) as i64)
+                .fetch_optional(&mut **conn)
+                .await
+                .ok()
+                .flatten()
+                .and_then(|row| row.try_get::<String, _>(0).ok())
+                .unwrap_or_else(|| "another session".to_owned());
+                return Err(Error::LockTimeout {
+                    what: format!("PostgreSQL advisory lock {key} (history table {table})"),
+                    holder,
+                    waited: timeout,
+                });
+            }
+            Ok(MigrationLock::Session(format!(
+                "SELECT pg_advisory_unlock({key})"
+            )))
+        }
+
+        async fn unlock(
+            conn: &mut PoolConnection<Self>,
+            lock: MigrationLock,
+        ) -> Result<(), sqlx::Error> {
+            match lock {
+                MigrationLock::Session(sql) => conn.statement(&sql).await,
+                #[cfg(feature = "sqlx-sqlite")]
+                MigrationLock::File(_) => Ok(()),
+            }
+        }
+    }
+}
+
+#[cfg(feature = "sqlx-mysql")]
+mod mysql {
+    use super::*;
+    use sqlx::MySql;
+
+    impl sealed::Sealed for MySql {}
+
+    fn lock_name(table: &Identifier) -> String {
+        // GET_LOCK names are server-wide: include the database, and stay within 64 characters.
+        format!("schema:{:016x}", lock_key(table) as u64)
+    }
+
+    impl Backend for MySql {
+        const DIALECT: Dialect = Dialect::Mysql;
+
+        async fn lock(
+            _pool: &Pool<Self>,
+            conn: &mut PoolConnection<Self>,
+            table: &Identifier,
+            timeout: Duration,
+        ) -> Result<MigrationLock, Error> {
+            let database: Option<String> = sqlx::query_scalar("SELECT DATABASE()")
+                .fetch_one(&mut **conn)
+                .await
+                .map_err(|e| Error::database("taking the migration lock", e))?;
+            let name = format!("{}:{}", lock_name(table), database.unwrap_or_default());
+            let name: String = name.chars().take(64).collect();
+            let mut backoff = Backoff::new(timeout);
+            let got = loop {
+                let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, 0)")
+                    .bind(&name)
+                    .fetch_one(&mut **conn)
+                    .await
+                    .map_err(|e| Error::database("taking the migration lock", e))?;
+                if got == Some(1) || !backoff.wait().await {
+                    break got == Some(1);
+                }
+            };
+            if !got {
+                let holder: Option<String> = sqlx::query_scalar(
+                    "SELECT CONCAT('connection ', p.ID, ' (', p.USER, '@', p.HOST, ')') FROM information_schema.PROCESSLIST p WHERE p.ID = IS_USED_LOCK(?)",
+                )
+                .bind(&name)
+                .fetch_optional(&mut **conn)
+                .await
+                .ok()
+                .flatten();
+                return Err(Error::LockTimeout {
+                    what: format!("MySQL lock `{name}` (history table {table})"),
+                    holder: holder.unwrap_or_else(|| "another connection".to_owned()),
+                    waited: timeout,
+                });
+            }
+            Ok(MigrationLock::Session(format!(
+                "DO RELEASE_LOCK('{}')",
+                name.replace('\'', "''")
+            )))
+        }
+
+        async fn unlock(
+            conn: &mut PoolConnection<Self>,
+            lock: MigrationLock,
+        ) -> Result<(), sqlx::Error> {
+            match lock {
+                MigrationLock::Session(sql) => conn.statement(&sql).await,
+                #[cfg(feature = "sqlx-sqlite")]
+                MigrationLock::File(_) => Ok(()),
+            }
+        }
+    }
+}
+
+#[cfg(feature = "sqlx-sqlite")]
+mod sqlite {
+    use super::*;
+    use sqlx::Sqlite;
+
+    impl sealed::Sealed for Sqlite {}
+
+    impl Backend for Sqlite {
+        const DIALECT: Dialect = Dialect::Sqlite;
+
+        async fn lock(
+            pool: &Pool<Self>,
+            _conn: &mut PoolConnection<Self>,
+            _table: &Identifier,
+            timeout: Duration,
+        ) -> Result<MigrationLock, Error> {
+            let options = pool.connect_options();
+            let path = options.get_filename().to_string_lossy().into_owned();
+            let in_memory = path.is_empty() || path == ":memory:";
+            let lock =
+                crate::filelock::FileLock::acquire((!in_memory).then_some(path.as_str()), timeout)
+                    .await?;
+            Ok(MigrationLock::File(lock))
+        }
+
+        async fn unlock(
+            _conn: &mut PoolConnection<Self>,
+            lock: MigrationLock,
+        ) -> Result<(), sqlx::Error> {
+            drop(lock);
+            Ok(())
+        }
+    }
+}

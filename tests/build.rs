@@ -1,0 +1,3 @@
+fn main() {
+    schema_runtime::build::track("fixtures");
+}

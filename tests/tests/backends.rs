@@ -1,0 +1,530 @@
+//! One behaviour suite, written once, run against every backend: SQLite through
+//! rusqlite, SQLite through sqlx, PostgreSQL and MariaDB/MySQL. Each test gets its own
+//! fresh database (a temporary file, or a uniquely named database on the server that is
+//! dropped afterwards). Server tests skip with a message when their URL is not set.
+
+use std::path::PathBuf;
+
+use schema_runtime::sqlx::{self, MySqlPool, PgPool, Row, SqlitePool};
+use schema_runtime::{Environment, Error, HistoryProblem, Migrations, Migrator, Policy, Report};
+use schema_tests::{
+    EDITED_AFTER, EDITED_BEFORE, FAILING, PORTABLE, Server, redact, unique_database_name,
+    with_database,
+};
+
+/// A fresh database on one backend.
+enum Target {
+    Rusqlite {
+        _dir: tempfile::TempDir,
+        path: PathBuf,
+    },
+    SqlxSqlite {
+        _dir: tempfile::TempDir,
+        pool: SqlitePool,
+    },
+    Postgres {
+        pool: PgPool,
+        _database: ServerDatabase,
+    },
+    Mysql {
+        pool: MySqlPool,
+        _database: ServerDatabase,
+    },
+}
+
+/// A database created on a server for one test and dropped when the test ends, even
+/// when it fails.
+struct ServerDatabase {
+    server: Server,
+    admin_url: String,
+    name: String,
+}
+
+impl ServerDatabase {
+    async fn create(server: Server) -> Option<(ServerDatabase, String)> {
+        let admin_url = server.url()?;
+        let name = unique_database_name();
+        let create = format!("CREATE DATABASE {name}");
+        let result = match server {
+            Server::Postgres => {
+                let pool = PgPool::connect(&admin_url).await;
+                match pool {
+                    Ok(pool) => sqlx::raw_sql(sqlx::AssertSqlSafe(create))
+                        .execute(&pool)
+                        .await
+                        .map(drop),
+                    Err(e) => Err(e),
+                }
+            }
+            Server::Mysql => match MySqlPool::connect(&admin_url).await {
+                Ok(pool) => sqlx::raw_sql(sqlx::AssertSqlSafe(create))
+                    .execute(&pool)
+                    .await
+                    .map(drop),
+                Err(e) => Err(e),
+            },
+        };
+        if let Err(error) = result {
+            panic!(
+                "cannot create a test database on {}: {error}",
+                redact(&admin_url)
+            );
+        }
+        let url = with_database(&admin_url, &name);
+        Some((
+            ServerDatabase {
+                server,
+                admin_url,
+                name,
+            },
+            url,
+        ))
+    }
+}
+
+impl Drop for ServerDatabase {
+    fn drop(&mut self) {
+        let (server, admin_url, name) = (self.server, self.admin_url.clone(), self.name.clone());
+        // Drop runs outside any runtime that could be awaited here: use a thread of its own.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                match server {
+                    Server::Postgres => {
+                        let pool = PgPool::connect(&admin_url).await?;
+                        let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                            .execute(&pool)
+                            .await
+                            .map(drop)
+                    }
+                    Server::Mysql => {
+                        let pool = MySqlPool::connect(&admin_url).await?;
+                        let sql = format!("DROP DATABASE IF EXISTS {name}");
+                        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                            .execute(&pool)
+                            .await
+                            .map(drop)
+                    }
+                }
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("warning: the test database {} was not dropped", self.name);
+        }
+    }
+}
+
+impl Target {
+    async fn rusqlite() -> Option<Target> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("test.db");
+        Some(Target::Rusqlite { _dir: dir, path })
+    }
+
+    async fn sqlx_sqlite() -> Option<Target> {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
+        let pool = SqlitePool::connect(&url).await.unwrap();
+        Some(Target::SqlxSqlite { _dir: dir, pool })
+    }
+
+    async fn postgres() -> Option<Target> {
+        let (database, url) = ServerDatabase::create(Server::Postgres).await?;
+        let pool = PgPool::connect(&url).await.unwrap();
+        Some(Target::Postgres {
+            pool,
+            _database: database,
+        })
+    }
+
+    async fn mysql() -> Option<Target> {
+        let (database, url) = ServerDatabase::create(Server::Mysql).await?;
+        let pool = MySqlPool::connect(&url).await.unwrap();
+        Some(Target::Mysql {
+            pool,
+            _database: database,
+        })
+    }
+
+    fn transactional_ddl(&self) -> bool {
+        !matches!(self, Target::Mysql { .. })
+    }
+
+    async fn run(&self, migrations: &'static Migrations, policy: Policy) -> Result<Report, Error> {
+        let migrator = Migrator::with_policy(migrations, policy.write_dev_lock(false));
+        match self {
+            Target::Rusqlite { path, .. } => {
+                let mut conn = schema_runtime::rusqlite::Connection::open(path).unwrap();
+                migrator.run(&mut conn)
+            }
+            Target::SqlxSqlite { pool, .. } => migrator.run_async(pool).await,
+            Target::Postgres { pool, .. } => migrator.run_async(pool).await,
+            Target::Mysql { pool, .. } => migrator.run_async(pool).await,
+        }
+    }
+
+    /// The first column of every row of `sql`, as text.
+    async fn strings(&self, sql: &str) -> Vec<String> {
+        let sql = sql.to_owned();
+        match self {
+            Target::Rusqlite { path, .. } => {
+                let conn = schema_runtime::rusqlite::Connection::open(path).unwrap();
+                let mut statement = conn.prepare(&sql).unwrap();
+                statement
+                    .query_map([], |row| row.get::<_, String>(0))
+                    .unwrap()
+                    .map(Result::unwrap)
+                    .collect()
+            }
+            Target::SqlxSqlite { pool, .. } => {
+                fetch(sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await)
+            }
+            Target::Postgres { pool, .. } => {
+                fetch(sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await)
+            }
+            Target::Mysql { pool, .. } => {
+                fetch(sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await)
+            }
+        }
+    }
+
+    async fn count(&self, sql: &str) -> usize {
+        self.strings(&format!(
+            "SELECT CONCAT(COUNT(*), '') FROM ({sql}) AS counted"
+        ))
+        .await[0]
+            .parse()
+            .unwrap()
+    }
+
+    /// The user tables, sorted.
+    async fn tables(&self) -> Vec<String> {
+        let sql = match self {
+            Target::Rusqlite { .. } | Target::SqlxSqlite { .. } => {
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+            }
+            Target::Postgres { .. } => {
+                "SELECT CAST(table_name AS TEXT) FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY 1"
+            }
+            Target::Mysql { .. } => {
+                "SELECT CAST(table_name AS CHAR(64)) FROM information_schema.tables WHERE table_schema = DATABASE() ORDER BY 1"
+            }
+        };
+        self.strings(sql).await
+    }
+
+    /// The history rows that matter, one string each, in version order.
+    async fn history(&self) -> Vec<String> {
+        self.strings(
+            "SELECT CONCAT(version, ' ', name, ' ', kind, ' ', state) FROM schema_history ORDER BY id",
+        )
+        .await
+    }
+}
+
+fn fetch<R: Row>(rows: Result<Vec<R>, sqlx::Error>) -> Vec<String>
+where
+    usize: sqlx::ColumnIndex<R>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    rows.unwrap()
+        .iter()
+        .map(|row| row.try_get::<String, _>(0).unwrap())
+        .collect()
+}
+
+fn test_policy() -> Policy {
+    Policy::new(Environment::Test)
+}
+
+/// Runs one behaviour against each backend, as its own test.
+macro_rules! on_every_backend {
+    ($($behaviour:ident),* $(,)?) => {
+        mod rusqlite { $( #[tokio::test] async fn $behaviour() { if let Some(t) = super::Target::rusqlite().await { super::$behaviour(&t).await } } )* }
+        mod sqlx_sqlite { $( #[tokio::test] async fn $behaviour() { if let Some(t) = super::Target::sqlx_sqlite().await { super::$behaviour(&t).await } } )* }
+        mod postgres { $( #[tokio::test] async fn $behaviour() { if let Some(t) = super::Target::postgres().await { super::$behaviour(&t).await } } )* }
+        mod mysql { $( #[tokio::test] async fn $behaviour() { if let Some(t) = super::Target::mysql().await { super::$behaviour(&t).await } } )* }
+    };
+}
+
+on_every_backend!(
+    applies_everything_then_nothing,
+    seeds_run_only_in_development_when_asked,
+    failed_migration_is_rolled_back_or_clearly_marked,
+    edited_applied_migration_is_refused_with_both_checksums,
+    database_of_another_environment_is_refused,
+    two_migration_sets_share_a_database,
+    concurrent_starts_apply_each_migration_once,
+);
+
+async fn applies_everything_then_nothing(target: &Target) {
+    let report = target.run(&PORTABLE, test_policy()).await.unwrap();
+    assert_eq!(
+        report
+            .applied
+            .iter()
+            .map(|a| a.version.get())
+            .collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    assert_eq!(
+        target.tables().await,
+        ["accounts", "ledger", "schema_history", "schema_meta"]
+    );
+    assert_eq!(
+        target.history().await,
+        [
+            "1 create_accounts migration applied",
+            "2 create_ledger migration applied",
+            "3 index_owners migration applied"
+        ]
+    );
+    let second = target.run(&PORTABLE, test_policy()).await.unwrap();
+    assert!(second.is_up_to_date());
+    assert_eq!(target.history().await.len(), 3);
+    assert_eq!(
+        target.strings("SELECT value FROM schema_meta").await,
+        ["test"]
+    );
+}
+
+async fn seeds_run_only_in_development_when_asked(target: &Target) {
+    let report = target
+        .run(&PORTABLE, Policy::new(Environment::Development))
+        .await
+        .unwrap();
+    assert!(report.seeded.is_empty());
+    assert_eq!(target.count("SELECT id FROM accounts").await, 0);
+    let report = target
+        .run(
+            &PORTABLE,
+            Policy::new(Environment::Development).with_seeds(true),
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.seeded.len(), 1);
+    assert_eq!(target.count("SELECT id FROM accounts").await, 2);
+    assert!(
+        target
+            .run(
+                &PORTABLE,
+                Policy::new(Environment::Development).with_seeds(true)
+            )
+            .await
+            .unwrap()
+            .is_up_to_date()
+    );
+    assert_eq!(
+        target.count("SELECT id FROM accounts").await,
+        2,
+        "a seed runs once"
+    );
+}
+
+async fn failed_migration_is_rolled_back_or_clearly_marked(target: &Target) {
+    let error = target.run(&FAILING, test_policy()).await.unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains("fixtures/failing/0002_create_ledger.sql (version 2)"),
+        "{message}"
+    );
+    assert!(
+        message.contains("no_such_table"),
+        "the database's own message: {message}"
+    );
+    if target.transactional_ddl() {
+        assert!(
+            matches!(
+                error,
+                Error::Migration {
+                    in_transaction: true,
+                    ..
+                }
+            ),
+            "{message}"
+        );
+        assert_eq!(
+            target.tables().await,
+            ["accounts", "schema_history", "schema_meta"],
+            "the failed migration left nothing"
+        );
+        assert_eq!(
+            target.history().await,
+            ["1 create_accounts migration applied"]
+        );
+        assert_eq!(target.count("SELECT id FROM accounts").await, 1);
+    } else {
+        // MySQL commits DDL as it goes: the migration is marked, not silently half-done.
+        assert!(
+            matches!(
+                error,
+                Error::Migration {
+                    in_transaction: false,
+                    ..
+                }
+            ),
+            "{message}"
+        );
+        assert!(message.contains("db repair --resolve 2"), "{message}");
+        assert_eq!(
+            target.history().await,
+            [
+                "1 create_accounts migration applied",
+                "2 create_ledger migration started"
+            ]
+        );
+        let next = target.run(&FAILING, test_policy()).await.unwrap_err();
+        assert!(
+            matches!(&next, Error::History(problems) if matches!(problems.0[..], [HistoryProblem::HalfApplied { .. }])),
+            "{next}"
+        );
+        assert!(next.to_string().contains(
+            "fixtures/failing/0002_create_ledger.sql (version 2) was started and never finished"
+        ));
+    }
+}
+
+async fn edited_applied_migration_is_refused_with_both_checksums(target: &Target) {
+    target.run(&EDITED_BEFORE, test_policy()).await.unwrap();
+    let message = target
+        .run(&EDITED_AFTER, test_policy())
+        .await
+        .unwrap_err()
+        .to_string();
+    let recorded = EDITED_BEFORE.migrations()[0].checksum();
+    let embedded = EDITED_AFTER.migrations()[0].checksum();
+    assert!(
+        message.contains("fixtures/edited_after/0001_create_notes.sql (version 1) was edited"),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("sha256:{recorded}"))
+            && message.contains(&format!("sha256:{embedded}")),
+        "{message}"
+    );
+    assert_eq!(target.history().await.len(), 1);
+}
+
+async fn database_of_another_environment_is_refused(target: &Target) {
+    target
+        .run(&PORTABLE, Policy::new(Environment::Production))
+        .await
+        .unwrap();
+    let message = target
+        .run(
+            &PORTABLE,
+            Policy::new(Environment::Development).with_seeds(true),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.starts_with(
+            "this database belongs to the production environment, but this run is development"
+        ),
+        "{message}"
+    );
+    assert_eq!(
+        target.count("SELECT id FROM accounts").await,
+        0,
+        "no seed reached production"
+    );
+}
+
+async fn two_migration_sets_share_a_database(target: &Target) {
+    target.run(&PORTABLE, test_policy()).await.unwrap();
+    let other = test_policy()
+        .history_table("notes_history")
+        .unwrap()
+        .meta_table("notes_meta")
+        .unwrap();
+    assert_eq!(
+        target
+            .run(&EDITED_BEFORE, other)
+            .await
+            .unwrap()
+            .applied
+            .len(),
+        1
+    );
+    assert!(
+        target
+            .run(&PORTABLE, test_policy())
+            .await
+            .unwrap()
+            .is_up_to_date()
+    );
+}
+
+async fn concurrent_starts_apply_each_migration_once(target: &Target) {
+    let runs = (0..6).map(|_| target.run(&PORTABLE, test_policy()));
+    let reports = futures_join_all(runs).await;
+    let applied: usize = reports.into_iter().map(|r| r.unwrap().applied.len()).sum();
+    assert_eq!(
+        applied, 3,
+        "each migration applied by exactly one of the starts"
+    );
+    assert_eq!(target.history().await.len(), 3);
+}
+
+/// Polls every future to completion concurrently on this task.
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
+    let mut pinned: Vec<_> = futures.map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in pinned.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(value) => *output = Some(value),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().map(Option::unwrap).collect()
+}
+
+#[tokio::test]
+async fn postgres_runs_concurrently_and_function_bodies_whole() {
+    let Some(target) = Target::postgres().await else {
+        return;
+    };
+    let report = target
+        .run(&schema_tests::CONCURRENT_INDEX, test_policy())
+        .await
+        .unwrap();
+    assert_eq!(report.applied.len(), 3);
+    let indexes = target
+        .strings(
+            "SELECT CAST(indexname AS TEXT) FROM pg_indexes WHERE tablename = 'events' ORDER BY 1",
+        )
+        .await;
+    assert_eq!(
+        indexes,
+        ["events_by_kind", "events_by_payload", "events_pkey"]
+    );
+    assert_eq!(
+        target
+            .strings("SELECT kind || '|' || payload FROM events WHERE id = 2")
+            .await,
+        ["event: login\n|it's; fine"]
+    );
+    assert_eq!(
+        target.history().await[1],
+        "2 index_events_concurrently migration applied"
+    );
+}
