@@ -75,6 +75,33 @@ impl Migrator {
         plan::plan(self.migrations, history, &self.policy, target).map_err(Error::History)
     }
 
+    /// The fast path of every executor, judged on a history read without the lock: the
+    /// report of a database that is already up to date, or `None` when the run must take
+    /// the lock and look again. A history problem is judged again under the lock rather
+    /// than reported here: without it, a `started` row may belong to a migration that
+    /// another process is running right now, not to a crash.
+    pub(crate) fn up_to_date(
+        &self,
+        history: &History,
+        target: Option<Version>,
+        started: std::time::Instant,
+    ) -> Result<Option<Report>, Error> {
+        self.check_stamp(history)?;
+        match self.plan(history, target) {
+            Ok(plan) if plan.is_empty() && history.stamp.is_some() => {
+                let report = self.report(&plan, started);
+                report.log_warnings();
+                tracing::info!(
+                    "schema: up to date at version {}",
+                    plan.newest_applied
+                        .map_or_else(|| "none".to_owned(), |v| v.to_string())
+                );
+                Ok(Some(report))
+            }
+            Ok(_) | Err(_) => Ok(None),
+        }
+    }
+
     /// The SQL for this migrator's tables in `dialect`.
     pub(crate) fn statements(&self, dialect: Dialect) -> Statements {
         let history = &self.policy.history_table;

@@ -51,6 +51,13 @@ impl Report {
             .or(self.version_before)
     }
 
+    /// Logs each warning through `tracing`.
+    pub(crate) fn log_warnings(&self) {
+        for warning in &self.warnings {
+            tracing::warn!("schema: {warning}");
+        }
+    }
+
     /// Whether the run changed nothing.
     pub fn is_up_to_date(&self) -> bool {
         self.applied.is_empty() && self.seeded.is_empty() && self.amended.is_empty()

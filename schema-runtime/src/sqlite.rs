@@ -39,15 +39,7 @@ impl Migrator {
 
         match read_history(conn, &statements) {
             Ok(Some(history)) => {
-                self.check_stamp(&history)?;
-                let plan = self.plan(&history, target)?;
-                if plan.is_empty() && history.stamp.is_some() {
-                    let report = self.report(&plan, started);
-                    log_warnings(&report);
-                    tracing::info!(
-                        "schema: up to date at version {}",
-                        display_version(plan.newest_applied)
-                    );
+                if let Some(report) = self.up_to_date(&history, target, started)? {
                     return Ok(report);
                 }
             }
@@ -78,7 +70,7 @@ impl Migrator {
         }
         let plan = self.plan(&history, target)?;
         let mut report = self.report(&plan, started);
-        log_warnings(&report);
+        report.log_warnings();
         let audit = self.audit();
 
         for planned in &plan.amendments {
@@ -180,16 +172,6 @@ impl Migrator {
         self.write_dev_lock(&mut report);
         report.duration = started.elapsed();
         Ok(report)
-    }
-}
-
-fn display_version(version: Option<Version>) -> String {
-    version.map_or_else(|| "none".to_owned(), |v| v.to_string())
-}
-
-fn log_warnings(report: &Report) {
-    for warning in &report.warnings {
-        tracing::warn!("schema: {warning}");
     }
 }
 

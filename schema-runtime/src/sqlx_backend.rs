@@ -248,21 +248,9 @@ impl Migrator {
             .history(&statements.read)
             .await
             .map_err(reading)?
+            && let Some(report) = self.up_to_date(&history, target, started)?
         {
-            self.check_stamp(&history)?;
-            let plan = self.plan(&history, target)?;
-            if plan.is_empty() && history.stamp.is_some() {
-                let report = self.report(&plan, started);
-                for warning in &report.warnings {
-                    tracing::warn!("schema: {warning}");
-                }
-                tracing::info!(
-                    "schema: up to date at version {}",
-                    plan.newest_applied
-                        .map_or_else(|| "none".to_owned(), |v| v.to_string())
-                );
-                return Ok(report);
-            }
+            return Ok(report);
         }
 
         session.lock = Some(
@@ -326,9 +314,7 @@ impl Migrator {
         }
         let plan = self.plan(&history, target)?;
         let mut report = self.report(&plan, started);
-        for warning in &report.warnings {
-            tracing::warn!("schema: {warning}");
-        }
+        report.log_warnings();
         let audit = self.audit();
         let transactional_ddl = DB::DIALECT.transactional_ddl();
 
