@@ -6,15 +6,20 @@
 //! example-app done ID         mark a task done
 //! ```
 //!
-//! `DATABASE_URL` picks the database (`sqlite:path/to/file.db`); unset, it is a SQLite
-//! file in the app's data folder (`EXAMPLE_APP_DATA_DIR`, or the platform's data folder).
+//! `DATABASE_URL` picks the database: `sqlite:path/to/file.db`, `postgres://…` or
+//! `mysql://…`; unset, it is a SQLite file in the app's data folder
+//! (`EXAMPLE_APP_DATA_DIR`, or the platform's data folder).
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod server;
+
 use schema_runtime::rusqlite::{Connection, OptionalExtension, params};
 use schema_runtime::{Migrations, Migrator};
+
+const USAGE: &str = "usage: example-app [add USER_EMAIL TITLE | done TASK_ID]";
 
 static MIGRATIONS: Migrations = schema_runtime::embed_migrations!("../migrations");
 
@@ -33,8 +38,24 @@ fn main() -> ExitCode {
     }
 }
 
+/// Where the app keeps its data.
+enum Database {
+    Sqlite(PathBuf),
+    Postgres(String),
+    Mysql(String),
+}
+
 fn run(args: Vec<String>) -> Result<(), String> {
-    let path = database_path()?;
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let path = match database()? {
+        Database::Sqlite(path) => path,
+        Database::Postgres(url) => {
+            return block_on(server::run::<schema_runtime::sqlx::Postgres>(&url, &args));
+        }
+        Database::Mysql(url) => {
+            return block_on(server::run::<schema_runtime::sqlx::MySql>(&url, &args));
+        }
+    };
     let mut conn =
         Connection::open(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
     conn.execute_batch("PRAGMA foreign_keys = ON")
@@ -45,31 +66,43 @@ fn run(args: Vec<String>) -> Result<(), String> {
     println!("database: {}", path.display());
     print!("{report}");
 
-    match args
-        .iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .as_slice()
-    {
+    match args.as_slice() {
         [] => list_open_tasks(&conn),
         ["add", email, title @ ..] if !title.is_empty() => {
             add_task(&mut conn, email, &title.join(" "))
         }
         ["done", id] => finish_task(&conn, id),
-        _ => Err("usage: example-app [add USER_EMAIL TITLE | done TASK_ID]".to_owned()),
+        _ => Err(USAGE.to_owned()),
     }
 }
 
-/// `DATABASE_URL` (`sqlite:` only in this build), or a file in the data folder.
-fn database_path() -> Result<PathBuf, String> {
+fn block_on(future: impl std::future::Future<Output = Result<(), String>>) -> Result<(), String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?
+        .block_on(future)
+}
+
+/// `DATABASE_URL`, or a SQLite file in the data folder.
+fn database() -> Result<Database, String> {
     if let Ok(url) = std::env::var("DATABASE_URL") {
-        let path = url
+        if let Some(path) = url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
-            .ok_or_else(|| {
-                "DATABASE_URL must start with sqlite: (for example sqlite:tasks.db)".to_owned()
-            })?;
-        return Ok(PathBuf::from(path));
+        {
+            return Ok(Database::Sqlite(PathBuf::from(path)));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Database::Postgres(url));
+        }
+        if url.starts_with("mysql://") || url.starts_with("mariadb://") {
+            return Ok(Database::Mysql(url.replacen("mariadb://", "mysql://", 1)));
+        }
+        return Err(format!(
+            "DATABASE_URL={} is not a database this app knows: use sqlite:path, postgres://… or mysql://…",
+            redact(&url)
+        ));
     }
     let folder = std::env::var_os("EXAMPLE_APP_DATA_DIR")
         .map(PathBuf::from)
@@ -80,7 +113,53 @@ fn database_path() -> Result<PathBuf, String> {
         .unwrap_or_else(|| PathBuf::from("data"));
     std::fs::create_dir_all(&folder)
         .map_err(|e| format!("cannot create {}: {e}", folder.display()))?;
-    Ok(folder.join("tasks.db"))
+    Ok(Database::Sqlite(folder.join("tasks.db")))
+}
+
+/// A URL with its password replaced: never print a password.
+fn redact(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let authority_end = url[scheme_end..]
+        .find('/')
+        .map_or(url.len(), |i| scheme_end + i);
+    match url[scheme_end..authority_end].rfind('@') {
+        Some(at) => {
+            let credentials = &url[scheme_end..scheme_end + at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!(
+                    "{}{user}:***{}",
+                    &url[..scheme_end],
+                    &url[scheme_end + at..]
+                ),
+                None => url.to_owned(),
+            }
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// An open task, as the list shows it.
+pub struct Task {
+    id: i64,
+    owner: String,
+    title: String,
+    due: Option<String>,
+}
+
+fn print_tasks(tasks: &[Task]) {
+    if tasks.is_empty() {
+        println!("no open tasks (add one: example-app add you@example.com Buy milk)");
+    }
+    for task in tasks {
+        let due = task
+            .due
+            .as_ref()
+            .map(|d| format!("  due {d}"))
+            .unwrap_or_default();
+        println!("#{:<4} {:<12} {}{due}", task.id, task.owner, task.title);
+    }
 }
 
 fn list_open_tasks(conn: &Connection) -> Result<(), String> {
@@ -92,22 +171,16 @@ fn list_open_tasks(conn: &Connection) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let tasks = statement
         .query_map([], |row| {
-            Ok((
-                row.get::<_, i64>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, String>(2)?,
-                row.get::<_, Option<String>>(3)?,
-            ))
+            Ok(Task {
+                id: row.get(0)?,
+                owner: row.get(1)?,
+                title: row.get(2)?,
+                due: row.get(3)?,
+            })
         })
         .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
         .map_err(|e| e.to_string())?;
-    if tasks.is_empty() {
-        println!("no open tasks (add one: example-app add you@example.com Buy milk)");
-    }
-    for (id, owner, title, due) in tasks {
-        let due = due.map(|d| format!("  due {d}")).unwrap_or_default();
-        println!("#{id:<4} {owner:<12} {title}{due}");
-    }
+    print_tasks(&tasks);
     Ok(())
 }
 
@@ -155,5 +228,23 @@ fn finish_task(conn: &Connection, id: &str) -> Result<(), String> {
             println!("task #{id} done");
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_never_reach_the_output() {
+        assert_eq!(
+            redact("postgres://app:s3cret@db:5432/tasks"),
+            "postgres://app:***@db:5432/tasks"
+        );
+        assert_eq!(
+            redact("mysql://root@127.0.0.1/test"),
+            "mysql://root@127.0.0.1/test"
+        );
+        assert_eq!(redact("postgres://u:p@ss@h/db"), "postgres://u:***@h/db");
     }
 }
