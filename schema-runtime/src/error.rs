@@ -56,7 +56,9 @@ pub enum Error {
     /// A migration's SQL failed.
     #[error(
         "migration {path} (version {version}) failed: {message}. {}",
-        if *in_transaction {
+        if *whole_run {
+            "The run's one transaction was rolled back: the database is as it was before this run. Fix the migration and start again".to_owned()
+        } else if *in_transaction {
             "Its transaction was rolled back: the database is as it was before this migration. Fix the migration and start again".to_owned()
         } else {
             format!("It ran outside a transaction, so part of it may have been applied, and it is recorded as started: check the database, finish or undo its statements by hand, then run `db repair --resolve {version}`")
@@ -71,6 +73,9 @@ pub enum Error {
         message: String,
         /// Whether it ran in a transaction (and so was rolled back whole).
         in_transaction: bool,
+        /// Whether that transaction held every migration of the run
+        /// ([`Policy::group_transactions`](crate::Policy::group_transactions)).
+        whole_run: bool,
     },
 
     /// A seed's SQL failed.

@@ -36,6 +36,7 @@ pub struct Policy {
     allow_out_of_order: bool,
     allow_environment_mismatch: bool,
     write_dev_lock: bool,
+    group_transactions: bool,
     lock_timeout: Duration,
     pub(crate) history_table: Identifier,
     pub(crate) meta_table: Identifier,
@@ -53,6 +54,7 @@ impl Policy {
             allow_out_of_order: false,
             allow_environment_mismatch: false,
             write_dev_lock: true,
+            group_transactions: false,
             lock_timeout: Duration::from_secs(60),
             history_table: Identifier::new_unchecked("schema_history"),
             meta_table: Identifier::new_unchecked("schema_meta"),
@@ -128,6 +130,21 @@ impl Policy {
     pub fn write_dev_lock(mut self, write: bool) -> Self {
         self.write_dev_lock = write;
         self
+    }
+
+    /// Runs all pending migrations of a run in one transaction, on servers whose DDL is
+    /// transactional (PostgreSQL, and SQLite through sqlx); ignored on MySQL. All or
+    /// nothing, and faster on a long backlog. A `no-transaction` migration ends the group
+    /// before it runs. Off by default: one transaction per migration keeps the work of
+    /// the migrations before a failing one.
+    pub fn group_transactions(mut self, group: bool) -> Self {
+        self.group_transactions = group;
+        self
+    }
+
+    /// Whether pending migrations share one transaction where the server allows it.
+    pub fn groups_transactions(&self) -> bool {
+        self.group_transactions
     }
 
     /// How long to wait for another process that is migrating the same database (default 60 s).

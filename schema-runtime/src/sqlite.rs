@@ -128,6 +128,7 @@ impl Migrator {
                             path: migration.path(),
                             message,
                             in_transaction: migration.transaction(),
+                            whole_run: false,
                         },
                         Failure::Bookkeeping(error) => error,
                     },

@@ -355,6 +355,7 @@ impl Migrator {
             report.amended.push(migration.version());
         }
 
+        let grouped = self.policy().groups_transactions() && transactional_ddl;
         for migration in &plan.pending {
             let in_transaction = migration.transaction() && transactional_ddl;
             let row = audit.row(
@@ -365,7 +366,8 @@ impl Migrator {
                 in_transaction,
             );
             let split = !migration.transaction() && DB::DIALECT == Dialect::Postgres;
-            let duration = execute(session, statements, migration.sql(), row, split)
+            let whole_run = grouped && in_transaction;
+            let duration = execute(session, statements, migration.sql(), row, split, whole_run)
                 .await
                 .map_err(|failure| match failure {
                     Failure::Sql(message) => Error::Migration {
@@ -373,6 +375,7 @@ impl Migrator {
                         path: migration.path(),
                         message,
                         in_transaction,
+                        whole_run,
                     },
                     Failure::Bookkeeping(error) => {
                         Error::database("recording the migration history", error)
@@ -387,6 +390,9 @@ impl Migrator {
             log_applied("migration", &applied);
             report.applied.push(applied);
         }
+        commit_group(session)
+            .await
+            .map_err(|e| Error::database("committing the migrations", e))?;
 
         for seed in &plan.seeds {
             let row = audit.row(
@@ -396,7 +402,7 @@ impl Migrator {
                 seed.checksum(),
                 seed.transaction(),
             );
-            let duration = execute(session, statements, seed.sql(), row, false)
+            let duration = execute(session, statements, seed.sql(), row, false, false)
                 .await
                 .map_err(|failure| match failure {
                     Failure::Sql(message) => Error::Seed {
@@ -512,21 +518,25 @@ where
 }
 
 /// Runs one file with its history row: inside a transaction with the row, or (outside
-/// one) after a `started` row that is marked finished when it is done.
+/// one) after a `started` row that is marked finished when it is done. With `grouped`,
+/// the transaction stays open for the next migration ([`commit_group`] ends it).
 async fn execute<DB>(
     session: &mut Session<DB>,
     statements: &Statements,
     sql: &'static str,
     mut row: HistoryValues<'_>,
     split: bool,
+    grouped: bool,
 ) -> Result<Duration, Failure>
 where
     DB: Backend,
     PoolConnection<DB>: Driver,
 {
     if row.state == crate::sql_text::state::APPLIED {
-        session.conn.statement(begin(DB::DIALECT)).await?;
-        session.in_transaction = true;
+        if !session.in_transaction {
+            session.conn.statement(begin(DB::DIALECT)).await?;
+            session.in_transaction = true;
+        }
         let started = Instant::now();
         if let Err(error) = session.conn.script(sql).await {
             rollback(session).await;
@@ -542,10 +552,12 @@ where
             rollback(session).await;
             return Err(Failure::Bookkeeping(error));
         }
-        session.conn.statement("COMMIT").await?;
-        session.in_transaction = false;
+        if !grouped {
+            commit_group(session).await?;
+        }
         Ok(duration)
     } else {
+        commit_group(session).await?;
         session
             .conn
             .bind_execute(&statements.insert, row_values(&row))
@@ -577,6 +589,19 @@ where
             .await?;
         Ok(duration)
     }
+}
+
+/// Commits the open transaction, if there is one.
+async fn commit_group<DB>(session: &mut Session<DB>) -> Result<(), sqlx::Error>
+where
+    DB: Backend,
+    PoolConnection<DB>: Driver,
+{
+    if session.in_transaction {
+        session.conn.statement("COMMIT").await?;
+        session.in_transaction = false;
+    }
+    Ok(())
 }
 
 /// Pauses between tries for a lock, longer each time, until a deadline.

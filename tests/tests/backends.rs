@@ -260,6 +260,7 @@ on_every_backend!(
     database_of_another_environment_is_refused,
     two_migration_sets_share_a_database,
     concurrent_starts_apply_each_migration_once,
+    grouped_run_is_all_or_nothing_where_ddl_is_transactional,
 );
 
 async fn applies_everything_then_nothing(target: &Target) {
@@ -527,4 +528,61 @@ async fn postgres_runs_concurrently_and_function_bodies_whole() {
         target.history().await[1],
         "2 index_events_concurrently migration applied"
     );
+}
+
+async fn grouped_run_is_all_or_nothing_where_ddl_is_transactional(target: &Target) {
+    let grouped = matches!(target, Target::SqlxSqlite { .. } | Target::Postgres { .. });
+    let error = target
+        .run(&FAILING, test_policy().group_transactions(true))
+        .await
+        .unwrap_err();
+    if grouped {
+        assert!(
+            matches!(
+                error,
+                Error::Migration {
+                    whole_run: true,
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        assert!(
+            error
+                .to_string()
+                .contains("the database is as it was before this run"),
+            "{error}"
+        );
+        assert_eq!(
+            target.tables().await,
+            ["schema_history", "schema_meta"],
+            "the first migration went too"
+        );
+        assert!(target.history().await.is_empty());
+        let ok = target
+            .run(&PORTABLE, test_policy().group_transactions(true))
+            .await;
+        assert_eq!(
+            ok.unwrap().applied.len(),
+            3,
+            "a grouped run that succeeds applies everything"
+        );
+        assert_eq!(target.history().await.len(), 3);
+    } else {
+        // rusqlite and MySQL keep one transaction per migration (or none, on MySQL).
+        assert!(
+            matches!(
+                error,
+                Error::Migration {
+                    whole_run: false,
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        assert_eq!(
+            target.history().await[0],
+            "1 create_accounts migration applied"
+        );
+    }
 }
