@@ -107,6 +107,7 @@ impl Migrator {
         let history = &self.policy.history_table;
         let meta = &self.policy.meta_table;
         Statements {
+            history_table: history.quoted(dialect),
             create: [dialect.create_history(history), dialect.create_meta(meta)],
             read: dialect.read_history(history, meta),
             insert: dialect.insert_history(history),
@@ -168,12 +169,40 @@ impl Migrator {
 
 /// The SQL text of one migrator's tables, prepared once per run.
 pub(crate) struct Statements {
+    pub history_table: String,
     pub create: [String; 2],
     pub read: String,
     pub insert: String,
     pub finish: String,
     pub update_checksum: String,
     pub insert_stamp: String,
+}
+
+impl Statements {
+    /// The history insert with its values written as literals (PostgreSQL's `E''`
+    /// strings, so quotes and backslashes in any value are escaped whatever the server's
+    /// `standard_conforming_strings`), and `execution_ms` as an SQL expression.
+    pub(crate) fn insert_literal(&self, row: &HistoryValues<'_>, execution_ms: &str) -> String {
+        fn text(value: &str) -> String {
+            format!("E'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"))
+        }
+        format!(
+            "INSERT INTO {} ({}) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
+            self.history_table,
+            crate::sql_text::HISTORY_COLUMNS,
+            row.version,
+            text(row.name),
+            text(row.kind),
+            text(&row.checksum),
+            text(row.state),
+            text(&row.applied_at),
+            execution_ms,
+            text(row.app_version),
+            text(row.environment),
+            text(row.applied_by),
+            row.note.as_deref().map_or_else(|| "NULL".to_owned(), text),
+        )
+    }
 }
 
 /// The audit columns every history row of a run shares.
@@ -244,4 +273,26 @@ pub(crate) fn log_applied(what: &str, applied: &Applied) {
         applied.path,
         crate::report::milliseconds(applied.duration)
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Environment, Migrations};
+
+    static NONE: Migrations = Migrations::empty();
+
+    #[test]
+    fn history_literals_escape_quotes_and_backslashes() {
+        let migrator = Migrator::with_policy(&NONE, Policy::new(Environment::Test));
+        let statements = migrator.statements(Dialect::Postgres);
+        let audit = Audit { applied_by: "DOMAIN\\o'brien@host".into(), app_version: "1.0.0", environment: "test" };
+        let mut row = audit.row(crate::sql_text::kind::MIGRATION, Version::new(7), "m", Checksum::from_bytes([0; 32]), true);
+        row.note = Some("it's".into());
+        let sql = statements.insert_literal(&row, "0");
+        assert!(sql.contains(r"E'DOMAIN\\o\'brien@host'"), "{sql}");
+        assert!(sql.contains(r"E'it\'s'"), "{sql}");
+        assert!(sql.starts_with("INSERT INTO \"schema_history\" (version, name"), "{sql}");
+        assert!(sql.contains("VALUES (7, E'm', E'migration'"), "{sql}");
+    }
 }

@@ -124,6 +124,7 @@ where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Decode<'q, DB> + sqlx::Type<DB>,
     for<'q> String: sqlx::Encode<'q, DB> + sqlx::Decode<'q, DB> + sqlx::Type<DB>,
+    for<'q> &'q str: sqlx::Decode<'q, DB> + sqlx::Type<DB>,
     for<'q> Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     usize: sqlx::ColumnIndex<DB::Row>,
     DB::Arguments: sqlx::IntoArguments<DB>,
@@ -140,8 +141,9 @@ where
     }
 
     async fn history(&mut self, sql: &str) -> Result<Option<History>, sqlx::Error> {
-        // The simple-query protocol: one round trip, no statement to prepare.
-        let rows = match sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
+        // A prepared statement, cached on the connection: one round trip on every start
+        // after the connection's first, and rows in binary form, read without copying.
+        let rows = match sqlx::query(AssertSqlSafe(sql.to_owned()))
             .fetch_all(&mut **self)
             .await
         {
@@ -150,11 +152,11 @@ where
             Err(error) => return Err(error),
         };
         let mut history = History::default();
-        for row in rows {
-            let kind: String = row.try_get(0)?;
+        for row in &rows {
+            let kind: &str = row.try_get(0)?;
             let version: i64 = row.try_get(1)?;
-            let checksum: String = row.try_get(2)?;
-            let state: String = row.try_get(3)?;
+            let checksum: &str = row.try_get(2)?;
+            let state: &str = row.try_get(3)?;
             history.push_row(
                 kind.as_bytes(),
                 version_from_sql(version),
@@ -532,7 +534,36 @@ where
     DB: Backend,
     PoolConnection<DB>: Driver,
 {
-    if row.state == crate::sql_text::state::APPLIED {
+    if row.state == crate::sql_text::state::APPLIED && DB::DIALECT == Dialect::Postgres {
+        // One round trip for the whole step: BEGIN, the file as written, its history row
+        // and COMMIT travel as one simple query. They are one transaction, so any error
+        // (in the file, or in a file that leaves a comment or a quote open) aborts all of
+        // it, and the ROLLBACK below ends the aborted block. The history row's values are
+        // written as escaped literals: the simple protocol has no parameters.
+        let begin = if session.in_transaction {
+            ""
+        } else {
+            "BEGIN;\n"
+        };
+        let commit = if grouped { "" } else { ";\nCOMMIT" };
+        // statement_timestamp() is when this message arrived: the time the file took.
+        let execution_ms =
+            "CAST(EXTRACT(EPOCH FROM clock_timestamp() - statement_timestamp()) * 1000 AS BIGINT)";
+        let step = format!(
+            "{begin}{sql}\n;\n{}{commit}",
+            statements.insert_literal(&row, execution_ms)
+        );
+        session.in_transaction = true;
+        let started = Instant::now();
+        if let Err(error) = session.conn.statement(&step).await {
+            rollback(session).await;
+            return Err(Failure::Sql(sql_message(error)));
+        }
+        if !grouped {
+            session.in_transaction = false;
+        }
+        Ok(started.elapsed())
+    } else if row.state == crate::sql_text::state::APPLIED {
         if !session.in_transaction {
             session.conn.statement(begin(DB::DIALECT)).await?;
             session.in_transaction = true;
