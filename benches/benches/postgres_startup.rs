@@ -15,41 +15,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use schema_runtime::sqlx::{self, PgPool, postgres::PgPoolOptions};
-use schema_runtime::{Checksum, Environment, Migration, Migrations, Migrator, Policy, Version};
+use schema_runtime::{Environment, Migrator, Policy};
 
 const COUNT: usize = 1_000;
-
-fn migration_sql(i: usize) -> String {
-    format!(
-        "CREATE TABLE bench_{i} (id INTEGER PRIMARY KEY, name TEXT NOT NULL, created_at TEXT);\n\
-         CREATE INDEX bench_{i}_name ON bench_{i} (name);\n\
-         INSERT INTO bench_{i} (id, name, created_at) VALUES (1, 'a', '2025-01-01'), (2, 'b', '2025-01-02'), (3, 'c', '2025-01-03');\n"
-    )
-}
-
-fn generated() -> &'static Migrations {
-    let migrations: Vec<Migration> = (1..=COUNT)
-        .map(|i| {
-            let sql: &'static str = Box::leak(migration_sql(i).into_boxed_str());
-            let name: &'static str = Box::leak(format!("create_bench_{i}").into_boxed_str());
-            let path: &'static str =
-                Box::leak(format!("migrations/{i:04}_{name}.sql").into_boxed_str());
-            Migration::new(
-                Version::new(i as u64),
-                name,
-                sql,
-                Checksum::of_file(sql.as_bytes()),
-                path,
-            )
-        })
-        .collect();
-    Box::leak(Box::new(Migrations::new(
-        Box::leak(migrations.into_boxed_slice()),
-        &[],
-        "",
-        "migrations",
-    )))
-}
 
 fn median(mut samples: Vec<Duration>) -> (Duration, Duration, Duration) {
     samples.sort();
@@ -121,7 +89,7 @@ async fn main() {
         .connect(&bench_url)
         .await
         .unwrap();
-    let migrations = generated();
+    let migrations = schema_benches::generated(COUNT);
     let policy = || Policy::new(Environment::Test).write_dev_lock(false);
     let mut results = Vec::new();
 

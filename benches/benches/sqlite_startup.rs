@@ -16,41 +16,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use schema_runtime::rusqlite::Connection;
-use schema_runtime::{Checksum, Environment, Migration, Migrations, Migrator, Policy, Version};
+use schema_runtime::{Environment, Migrator, Policy};
 
 const COUNT: usize = 1_000;
-
-fn migration_sql(i: usize) -> String {
-    format!(
-        "CREATE TABLE bench_{i} (id INTEGER PRIMARY KEY, name TEXT NOT NULL, created_at TEXT);\n\
-         CREATE INDEX bench_{i}_name ON bench_{i} (name);\n\
-         INSERT INTO bench_{i} (name, created_at) VALUES ('a', '2025-01-01'), ('b', '2025-01-02'), ('c', '2025-01-03');\n"
-    )
-}
-
-fn generated() -> &'static Migrations {
-    let migrations: Vec<Migration> = (1..=COUNT)
-        .map(|i| {
-            let sql: &'static str = Box::leak(migration_sql(i).into_boxed_str());
-            let name: &'static str = Box::leak(format!("create_bench_{i}").into_boxed_str());
-            let path: &'static str =
-                Box::leak(format!("migrations/{i:04}_{name}.sql").into_boxed_str());
-            Migration::new(
-                Version::new(i as u64),
-                name,
-                sql,
-                Checksum::of_file(sql.as_bytes()),
-                path,
-            )
-        })
-        .collect();
-    Box::leak(Box::new(Migrations::new(
-        Box::leak(migrations.into_boxed_slice()),
-        &[],
-        "",
-        "migrations",
-    )))
-}
 
 fn scratch_dir() -> PathBuf {
     let shm = Path::new("/dev/shm");
@@ -126,7 +94,7 @@ fn row(scenario: &str, ours: &Stats, floor: &Stats, target: f64) -> serde_json::
 fn main() {
     // `cargo test --benches` runs this with `--bench` absent; keep that quick.
     let quick = !std::env::args().any(|a| a == "--bench");
-    let migrations = generated();
+    let migrations = schema_benches::generated(COUNT);
     let policy = || Policy::new(Environment::Test).write_dev_lock(false);
     let dir = scratch_dir();
     let mut results = Vec::new();

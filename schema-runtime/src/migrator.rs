@@ -286,13 +286,26 @@ mod tests {
     fn history_literals_escape_quotes_and_backslashes() {
         let migrator = Migrator::with_policy(&NONE, Policy::new(Environment::Test));
         let statements = migrator.statements(Dialect::Postgres);
-        let audit = Audit { applied_by: "DOMAIN\\o'brien@host".into(), app_version: "1.0.0", environment: "test" };
-        let mut row = audit.row(crate::sql_text::kind::MIGRATION, Version::new(7), "m", Checksum::from_bytes([0; 32]), true);
+        let audit = Audit {
+            applied_by: "DOMAIN\\o'brien@host".into(),
+            app_version: "1.0.0",
+            environment: "test",
+        };
+        let mut row = audit.row(
+            crate::sql_text::kind::MIGRATION,
+            Version::new(7),
+            "m",
+            Checksum::from_bytes([0; 32]),
+            true,
+        );
         row.note = Some("it's".into());
         let sql = statements.insert_literal(&row, "0");
         assert!(sql.contains(r"E'DOMAIN\\o\'brien@host'"), "{sql}");
         assert!(sql.contains(r"E'it\'s'"), "{sql}");
-        assert!(sql.starts_with("INSERT INTO \"schema_history\" (version, name"), "{sql}");
+        assert!(
+            sql.starts_with("INSERT INTO \"schema_history\" (version, name"),
+            "{sql}"
+        );
         assert!(sql.contains("VALUES (7, E'm', E'migration'"), "{sql}");
     }
 }

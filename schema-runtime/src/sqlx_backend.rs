@@ -34,13 +34,6 @@ pub trait Backend: Database + sealed::Sealed {
         table: &Identifier,
         timeout: Duration,
     ) -> impl Future<Output = Result<MigrationLock, Error>> + Send;
-
-    /// Releases what [`lock`](Backend::lock) took.
-    #[doc(hidden)]
-    fn unlock(
-        conn: &mut PoolConnection<Self>,
-        lock: MigrationLock,
-    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
 }
 
 mod sealed {
@@ -268,7 +261,14 @@ impl Migrator {
             .apply_locked(&mut session, &statements, target, started)
             .await;
         if let Some(lock) = session.lock.take() {
-            let released = DB::unlock(&mut session.conn, lock).await;
+            let released = match lock {
+                MigrationLock::Session(sql) => session.conn.statement(&sql).await,
+                #[cfg(feature = "sqlx-sqlite")]
+                MigrationLock::File(file) => {
+                    drop(file);
+                    Ok(())
+                }
+            };
             if let Err(error) = released {
                 // Closing the connection ends the session and with it the lock.
                 session.conn.close_on_drop();
@@ -716,17 +716,6 @@ mod postgres {
                 "SELECT pg_advisory_unlock({key})"
             )))
         }
-
-        async fn unlock(
-            conn: &mut PoolConnection<Self>,
-            lock: MigrationLock,
-        ) -> Result<(), sqlx::Error> {
-            match lock {
-                MigrationLock::Session(sql) => conn.statement(&sql).await,
-                #[cfg(feature = "sqlx-sqlite")]
-                MigrationLock::File(_) => Ok(()),
-            }
-        }
     }
 }
 
@@ -788,17 +777,6 @@ mod mysql {
                 name.replace('\'', "''")
             )))
         }
-
-        async fn unlock(
-            conn: &mut PoolConnection<Self>,
-            lock: MigrationLock,
-        ) -> Result<(), sqlx::Error> {
-            match lock {
-                MigrationLock::Session(sql) => conn.statement(&sql).await,
-                #[cfg(feature = "sqlx-sqlite")]
-                MigrationLock::File(_) => Ok(()),
-            }
-        }
     }
 }
 
@@ -825,14 +803,6 @@ mod sqlite {
                 crate::filelock::FileLock::acquire((!in_memory).then_some(path.as_str()), timeout)
                     .await?;
             Ok(MigrationLock::File(lock))
-        }
-
-        async fn unlock(
-            _conn: &mut PoolConnection<Self>,
-            lock: MigrationLock,
-        ) -> Result<(), sqlx::Error> {
-            drop(lock);
-            Ok(())
         }
     }
 }
