@@ -108,6 +108,16 @@ impl Migrator {
         let meta = &self.policy.meta_table;
         Statements {
             history_table: history.quoted(dialect),
+            touch_stamp: format!(
+                "UPDATE {} SET value = value WHERE key_name = '{}'",
+                meta.quoted(dialect),
+                crate::sql_text::ENVIRONMENT_KEY
+            ),
+            read_durations: format!(
+                "SELECT version, execution_ms FROM {} WHERE kind = '{}' ORDER BY id",
+                history.quoted(dialect),
+                crate::sql_text::kind::MIGRATION
+            ),
             create: [dialect.create_history(history), dialect.create_meta(meta)],
             read: dialect.read_history(history, meta),
             insert: dialect.insert_history(history),
@@ -170,6 +180,8 @@ impl Migrator {
 /// The SQL text of one migrator's tables, prepared once per run.
 pub(crate) struct Statements {
     pub history_table: String,
+    pub touch_stamp: String,
+    pub read_durations: String,
     pub create: [String; 2],
     pub read: String,
     pub insert: String,

@@ -65,6 +65,8 @@ struct Session<DB: Backend> {
     conn: PoolConnection<DB>,
     lock: Option<MigrationLock>,
     in_transaction: bool,
+    /// Commits were made without waiting for the disk (PostgreSQL); see `flush_commits`.
+    unflushed: bool,
 }
 
 impl<DB: Backend> Drop for Session<DB> {
@@ -94,6 +96,10 @@ mod driver {
             &mut self,
             sql: &str,
         ) -> impl Future<Output = Result<Option<History>, sqlx::Error>> + Send;
+        fn durations(
+            &mut self,
+            sql: &str,
+        ) -> impl Future<Output = Result<Vec<(i64, i64)>, sqlx::Error>> + Send;
         fn bind_execute(
             &mut self,
             sql: &str,
@@ -158,6 +164,15 @@ where
             );
         }
         Ok(Some(history))
+    }
+
+    async fn durations(&mut self, sql: &str) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+        let rows = sqlx::query(AssertSqlSafe(sql.to_owned()))
+            .fetch_all(&mut **self)
+            .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+            .collect()
     }
 
     async fn bind_execute(&mut self, sql: &str, values: Vec<Value>) -> Result<(), sqlx::Error> {
@@ -236,6 +251,7 @@ impl Migrator {
             conn,
             lock: None,
             in_transaction: false,
+            unflushed: false,
         };
 
         if let Some(history) = session
@@ -358,8 +374,25 @@ impl Migrator {
         }
 
         let grouped = self.policy().groups_transactions() && transactional_ddl;
-        for migration in &plan.pending {
+        let mut index = 0;
+        while index < plan.pending.len() {
+            let migration = plan.pending[index];
             let in_transaction = migration.transaction() && transactional_ddl;
+            if grouped && in_transaction && DB::DIALECT == Dialect::Postgres {
+                // The longest run of migrations that can share the transaction, sent at once.
+                let end = plan.pending[index..]
+                    .iter()
+                    .position(|m| !m.transaction())
+                    .map_or(plan.pending.len(), |n| index + n);
+                let batch = &plan.pending[index..end];
+                for applied in run_batch(session, statements, &audit, batch).await? {
+                    log_applied("migration", &applied);
+                    report.applied.push(applied);
+                }
+                index = end;
+                continue;
+            }
+            index += 1;
             let row = audit.row(
                 kind::MIGRATION,
                 migration.version(),
@@ -395,6 +428,9 @@ impl Migrator {
         commit_group(session)
             .await
             .map_err(|e| Error::database("committing the migrations", e))?;
+        flush_commits(session, statements)
+            .await
+            .map_err(|e| Error::database("making the migrations durable", e))?;
 
         for seed in &plan.seeds {
             let row = audit.row(
@@ -540,11 +576,16 @@ where
         // (in the file, or in a file that leaves a comment or a quote open) aborts all of
         // it, and the ROLLBACK below ends the aborted block. The history row's values are
         // written as escaped literals: the simple protocol has no parameters.
+        // Commits inside the run need not wait for the disk: a migration and its row are
+        // one transaction, so a crash loses both or neither (and the next start applies it
+        // again), and the run ends with one durable commit that flushes them all
+        // (`flush_commits`) before startup goes on.
         let begin = if session.in_transaction {
             ""
         } else {
-            "BEGIN;\n"
+            "BEGIN;\nSET LOCAL synchronous_commit = off;\n"
         };
+        session.unflushed = true;
         let commit = if grouped { "" } else { ";\nCOMMIT" };
         // statement_timestamp() is when this message arrived: the time the file took.
         let execution_ms =
@@ -620,6 +661,123 @@ where
             .await?;
         Ok(duration)
     }
+}
+
+/// Grouped mode on PostgreSQL: a run of migrations and their history rows sent as one
+/// message inside the run's transaction, so a backlog costs one round trip rather than
+/// one per file. Each row's execution time is measured by the server between marks. If
+/// the message fails, the transaction is rolled back and the files are replayed one by
+/// one in a transaction that is rolled back too, to name the file that fails.
+async fn run_batch<DB>(
+    session: &mut Session<DB>,
+    statements: &Statements,
+    audit: &crate::migrator::Audit,
+    batch: &[&'static crate::Migration],
+) -> Result<Vec<Applied>, Error>
+where
+    DB: Backend,
+    PoolConnection<DB>: Driver,
+{
+    const MARK: &str = "SELECT set_config('schema.mark', CAST(clock_timestamp() AS TEXT), true)";
+    const SINCE_MARK: &str = "CAST(EXTRACT(EPOCH FROM clock_timestamp() - CAST(current_setting('schema.mark') AS TIMESTAMPTZ)) * 1000 AS BIGINT)";
+    let mut message = String::new();
+    if !session.in_transaction {
+        message.push_str("BEGIN;\n");
+    }
+    message.push_str(MARK);
+    message.push_str(";\n");
+    for migration in batch {
+        let row = audit.row(
+            kind::MIGRATION,
+            migration.version(),
+            migration.name(),
+            migration.checksum(),
+            true,
+        );
+        message.push_str(migration.sql());
+        message.push_str("\n;\n");
+        message.push_str(&statements.insert_literal(&row, SINCE_MARK));
+        message.push_str(";\n");
+        message.push_str(MARK);
+        message.push_str(";\n");
+    }
+    session.in_transaction = true;
+    let started = Instant::now();
+    if let Err(error) = session.conn.statement(&message).await {
+        rollback(session).await;
+        return Err(locate_failure(session, batch, error).await);
+    }
+    let elapsed = started.elapsed();
+    // Each file's share of the message, as the server measured it.
+    let measured = session
+        .conn
+        .durations(&statements.read_durations)
+        .await
+        .unwrap_or_default();
+    Ok(batch
+        .iter()
+        .map(|m| Applied {
+            version: m.version(),
+            name: m.name(),
+            path: m.path(),
+            duration: measured
+                .iter()
+                .rev()
+                .find(|(version, _)| *version == version_to_sql(m.version()))
+                .map_or(elapsed / batch.len() as u32, |(_, ms)| {
+                    Duration::from_millis(*ms as u64)
+                }),
+        })
+        .collect())
+}
+
+/// Names the file of a batch that fails, by replaying the files one by one in a
+/// transaction that is always rolled back.
+async fn locate_failure<DB>(
+    session: &mut Session<DB>,
+    batch: &[&'static crate::Migration],
+    batch_error: sqlx::Error,
+) -> Error
+where
+    DB: Backend,
+    PoolConnection<DB>: Driver,
+{
+    let whole = |migration: &crate::Migration, message: String| Error::Migration {
+        version: migration.version(),
+        path: migration.path(),
+        message,
+        in_transaction: true,
+        whole_run: true,
+    };
+    if session.conn.statement("BEGIN").await.is_ok() {
+        session.in_transaction = true;
+        for migration in batch {
+            if let Err(error) = session.conn.script(migration.sql()).await {
+                rollback(session).await;
+                return whole(migration, sql_message(error));
+            }
+        }
+        rollback(session).await;
+    }
+    // Every file ran on its own: the failure was in the bookkeeping.
+    Error::database("recording the migration history", sql_message(batch_error))
+}
+
+/// Ends a run whose commits did not wait for the disk with one that does: a durable
+/// commit flushes the write-ahead log up to it, and so every commit before it.
+async fn flush_commits<DB>(
+    session: &mut Session<DB>,
+    statements: &Statements,
+) -> Result<(), sqlx::Error>
+where
+    DB: Backend,
+    PoolConnection<DB>: Driver,
+{
+    if session.unflushed {
+        session.conn.statement(&statements.touch_stamp).await?;
+        session.unflushed = false;
+    }
+    Ok(())
 }
 
 /// Commits the open transaction, if there is one.
