@@ -75,6 +75,18 @@ fn run(
     Migrator::with_policy(migrations, policy.write_dev_lock(false)).run(&mut db.open())
 }
 
+/// The BASIC migrations as if compiled from the source folder `dir` (where a
+/// development run writes the lock).
+fn compiled_from(dir: &Path) -> &'static Migrations {
+    let source_dir: &'static str = Box::leak(dir.to_string_lossy().into_owned().into_boxed_str());
+    Box::leak(Box::new(Migrations::new(
+        BASIC.migrations(),
+        &[],
+        source_dir,
+        "migrations",
+    )))
+}
+
 fn test_policy() -> Policy {
     Policy::new(Environment::Test)
 }
@@ -311,19 +323,7 @@ fn no_transaction_migration_is_recorded_finished() {
 #[test]
 fn development_run_appends_to_the_lock() {
     let source = tempfile::tempdir().unwrap();
-    let source_dir: &'static str = Box::leak(
-        source
-            .path()
-            .to_string_lossy()
-            .into_owned()
-            .into_boxed_str(),
-    );
-    let migrations: &'static Migrations = Box::leak(Box::new(Migrations::new(
-        BASIC.migrations(),
-        &[],
-        source_dir,
-        "migrations",
-    )));
+    let migrations = compiled_from(source.path());
     let db = Database::new();
     let report = Migrator::with_policy(migrations, Policy::new(Environment::Development))
         .run_to(&mut db.open(), Some(Version::new(2)))
@@ -354,19 +354,7 @@ fn development_run_appends_to_the_lock() {
 fn test_and_production_runs_never_write_the_lock() {
     for environment in [Environment::Test, Environment::Production] {
         let source = tempfile::tempdir().unwrap();
-        let source_dir: &'static str = Box::leak(
-            source
-                .path()
-                .to_string_lossy()
-                .into_owned()
-                .into_boxed_str(),
-        );
-        let migrations: &'static Migrations = Box::leak(Box::new(Migrations::new(
-            BASIC.migrations(),
-            &[],
-            source_dir,
-            "migrations",
-        )));
+        let migrations = compiled_from(source.path());
         let report = Migrator::with_policy(migrations, Policy::new(environment))
             .run(&mut Database::new().open())
             .unwrap();
@@ -382,19 +370,7 @@ fn test_and_production_runs_never_write_the_lock() {
 fn unwritable_lock_is_a_warning_not_a_failed_start() {
     let source = tempfile::tempdir().unwrap();
     std::fs::write(source.path().join("migrations.lock"), "not a lock").unwrap();
-    let source_dir: &'static str = Box::leak(
-        source
-            .path()
-            .to_string_lossy()
-            .into_owned()
-            .into_boxed_str(),
-    );
-    let migrations: &'static Migrations = Box::leak(Box::new(Migrations::new(
-        BASIC.migrations(),
-        &[],
-        source_dir,
-        "migrations",
-    )));
+    let migrations = compiled_from(source.path());
     let report = Migrator::with_policy(migrations, Policy::new(Environment::Development))
         .run(&mut Database::new().open())
         .unwrap();
