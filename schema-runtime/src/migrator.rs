@@ -2,7 +2,7 @@
 
 use crate::error::Error;
 use crate::plan::{self, History, Plan};
-use crate::report::{Applied, Report};
+use crate::report::Report;
 use crate::sql_text::{Dialect, state};
 use crate::{Checksum, Migrations, Policy, Version, audit};
 
@@ -276,15 +276,6 @@ pub(crate) fn version_to_sql(version: Version) -> i64 {
 /// The inverse of [`version_to_sql`].
 pub(crate) fn version_from_sql(value: i64) -> Version {
     Version::new(value as u64)
-}
-
-/// Logs what a run applied; shared by the executors.
-pub(crate) fn log_applied(what: &str, applied: &Applied) {
-    tracing::info!(
-        "schema: applied {what} {} ({})",
-        applied.path,
-        crate::report::milliseconds(applied.duration)
-    );
 }
 
 #[cfg(test)]

@@ -19,6 +19,25 @@ pub struct Applied {
     pub duration: Duration,
 }
 
+impl Applied {
+    fn new(version: Version, name: &'static str, path: &'static str, duration: Duration) -> Self {
+        Applied {
+            version,
+            name,
+            path,
+            duration,
+        }
+    }
+
+    fn log(&self, what: &str) {
+        tracing::info!(
+            "schema: applied {what} {} ({})",
+            self.path,
+            milliseconds(self.duration)
+        );
+    }
+}
+
 /// What a run did.
 #[derive(Clone, Debug)]
 pub struct Report {
@@ -49,6 +68,25 @@ impl Report {
             .last()
             .map(|a| a.version)
             .or(self.version_before)
+    }
+
+    /// Records (and logs) a migration this run applied.
+    pub(crate) fn record_migration(&mut self, migration: &crate::Migration, duration: Duration) {
+        let applied = Applied::new(
+            migration.version(),
+            migration.name(),
+            migration.path(),
+            duration,
+        );
+        applied.log("migration");
+        self.applied.push(applied);
+    }
+
+    /// Records (and logs) a seed this run applied.
+    pub(crate) fn record_seed(&mut self, seed: &crate::Seed, duration: Duration) {
+        let applied = Applied::new(seed.version(), seed.name(), seed.path(), duration);
+        applied.log("seed");
+        self.seeded.push(applied);
     }
 
     /// Logs each warning through `tracing`.

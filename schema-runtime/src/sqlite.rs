@@ -13,9 +13,9 @@ use rusqlite::{Connection, Transaction, TransactionBehavior, params};
 
 use crate::error::Error;
 use crate::filelock::FileLock;
-use crate::migrator::{HistoryValues, Statements, log_applied, version_from_sql, version_to_sql};
+use crate::migrator::{HistoryValues, Statements, version_from_sql, version_to_sql};
 use crate::plan::History;
-use crate::report::{Applied, Report};
+use crate::report::Report;
 use crate::sql_text::{Dialect, kind};
 use crate::{Migrator, Version};
 
@@ -130,17 +130,17 @@ impl Migrator {
                             in_transaction: migration.transaction(),
                             whole_run: false,
                         },
-                        Failure::Bookkeeping(error) => error,
+                        Failure::Bookkeeping(error) => Error::database(
+                            format!(
+                                "recording {} (version {}) in the history",
+                                migration.path(),
+                                migration.version()
+                            ),
+                            error,
+                        ),
                     },
                 )?;
-            let applied = Applied {
-                version: migration.version(),
-                name: migration.name(),
-                path: migration.path(),
-                duration,
-            };
-            log_applied("migration", &applied);
-            report.applied.push(applied);
+            report.record_migration(migration, duration);
         }
 
         for seed in &plan.seeds {
@@ -158,16 +158,16 @@ impl Migrator {
                         path: seed.path(),
                         message,
                     },
-                    Failure::Bookkeeping(error) => error,
+                    Failure::Bookkeeping(error) => Error::database(
+                        format!(
+                            "recording seed {} (version {}) in the history",
+                            seed.path(),
+                            seed.version()
+                        ),
+                        error,
+                    ),
                 })?;
-            let applied = Applied {
-                version: seed.version(),
-                name: seed.name(),
-                path: seed.path(),
-                duration,
-            };
-            log_applied("seed", &applied);
-            report.seeded.push(applied);
+            report.record_seed(seed, duration);
         }
 
         self.write_dev_lock(&mut report);
@@ -265,7 +265,7 @@ enum Failure {
     /// The file's own SQL failed: the caller names the file.
     Sql(String),
     /// Writing our own rows failed.
-    Bookkeeping(Error),
+    Bookkeeping(rusqlite::Error),
 }
 
 /// Runs one file's SQL with its history row. In a transaction: both commit together or
@@ -277,9 +277,7 @@ fn execute(
     sql: &str,
     mut row: HistoryValues<'_>,
 ) -> Result<Duration, Failure> {
-    let bookkeeping = |e: rusqlite::Error| {
-        Failure::Bookkeeping(Error::database("recording the migration history", e))
-    };
+    let bookkeeping = Failure::Bookkeeping;
     if row.state == crate::sql_text::state::APPLIED {
         let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)
             .map_err(bookkeeping)?;

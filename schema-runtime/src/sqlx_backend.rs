@@ -14,9 +14,9 @@ use sqlx::pool::PoolConnection;
 use sqlx::{AssertSqlSafe, Database, Executor, Pool, Row};
 
 use crate::error::Error;
-use crate::migrator::{HistoryValues, Statements, log_applied, version_from_sql, version_to_sql};
+use crate::migrator::{HistoryValues, Statements, version_from_sql, version_to_sql};
 use crate::plan::History;
-use crate::report::{Applied, Report};
+use crate::report::Report;
 use crate::sql_text::{Dialect, Identifier, kind};
 use crate::{Migrator, Version};
 
@@ -385,9 +385,9 @@ impl Migrator {
                     .position(|m| !m.transaction())
                     .map_or(plan.pending.len(), |n| index + n);
                 let batch = &plan.pending[index..end];
-                for applied in run_batch(session, statements, &audit, batch).await? {
-                    log_applied("migration", &applied);
-                    report.applied.push(applied);
+                let durations = run_batch(session, statements, &audit, batch).await?;
+                for (migration, duration) in batch.iter().zip(durations) {
+                    report.record_migration(migration, duration);
                 }
                 index = end;
                 continue;
@@ -412,18 +412,16 @@ impl Migrator {
                         in_transaction,
                         whole_run,
                     },
-                    Failure::Bookkeeping(error) => {
-                        Error::database("recording the migration history", error)
-                    }
+                    Failure::Bookkeeping(error) => Error::database(
+                        format!(
+                            "recording {} (version {}) in the history",
+                            migration.path(),
+                            migration.version()
+                        ),
+                        error,
+                    ),
                 })?;
-            let applied = Applied {
-                version: migration.version(),
-                name: migration.name(),
-                path: migration.path(),
-                duration,
-            };
-            log_applied("migration", &applied);
-            report.applied.push(applied);
+            report.record_migration(migration, duration);
         }
         commit_group(session)
             .await
@@ -448,18 +446,16 @@ impl Migrator {
                         path: seed.path(),
                         message,
                     },
-                    Failure::Bookkeeping(error) => {
-                        Error::database("recording the seed history", error)
-                    }
+                    Failure::Bookkeeping(error) => Error::database(
+                        format!(
+                            "recording seed {} (version {}) in the history",
+                            seed.path(),
+                            seed.version()
+                        ),
+                        error,
+                    ),
                 })?;
-            let applied = Applied {
-                version: seed.version(),
-                name: seed.name(),
-                path: seed.path(),
-                duration,
-            };
-            log_applied("seed", &applied);
-            report.seeded.push(applied);
+            report.record_seed(seed, duration);
         }
 
         self.write_dev_lock(&mut report);
@@ -673,7 +669,7 @@ async fn run_batch<DB>(
     statements: &Statements,
     audit: &crate::migrator::Audit,
     batch: &[&'static crate::Migration],
-) -> Result<Vec<Applied>, Error>
+) -> Result<Vec<Duration>, Error>
 where
     DB: Backend,
     PoolConnection<DB>: Driver,
@@ -716,17 +712,14 @@ where
         .unwrap_or_default();
     Ok(batch
         .iter()
-        .map(|m| Applied {
-            version: m.version(),
-            name: m.name(),
-            path: m.path(),
-            duration: measured
+        .map(|m| {
+            measured
                 .iter()
                 .rev()
                 .find(|(version, _)| *version == version_to_sql(m.version()))
                 .map_or(elapsed / batch.len() as u32, |(_, ms)| {
                     Duration::from_millis(*ms as u64)
-                }),
+                })
         })
         .collect())
 }
