@@ -14,9 +14,12 @@ where
     sqlx::pool::PoolConnection<DB>: schema_runtime::sqlx_backend::Driver,
     Pool<DB>: Tasks,
 {
-    let pool = Pool::<DB>::connect(url)
-        .await
-        .map_err(|e| format!("cannot connect to {}: {e}", crate::redact(url)))?;
+    // Lazy: the migrator makes the first connection, and retries it while the server is
+    // still coming up (`Policy::retry_connect_for`, 30 s by default).
+    let pool = sqlx::pool::PoolOptions::<DB>::new()
+        .acquire_timeout(std::time::Duration::from_secs(5))
+        .connect_lazy(url)
+        .map_err(|e| format!("cannot use {}: {e}", crate::redact(url)))?;
     let report = Migrator::new(&MIGRATIONS)
         .map_err(|e| e.to_string())?
         .run_async(&pool)

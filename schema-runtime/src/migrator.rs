@@ -113,11 +113,6 @@ impl Migrator {
                 meta.quoted(dialect),
                 crate::sql_text::ENVIRONMENT_KEY
             ),
-            read_durations: format!(
-                "SELECT version, execution_ms FROM {} WHERE kind = '{}' ORDER BY id",
-                history.quoted(dialect),
-                crate::sql_text::kind::MIGRATION
-            ),
             create: [dialect.create_history(history), dialect.create_meta(meta)],
             read: dialect.read_history(history, meta),
             insert: dialect.insert_history(history),
@@ -181,7 +176,6 @@ impl Migrator {
 pub(crate) struct Statements {
     pub history_table: String,
     pub touch_stamp: String,
-    pub read_durations: String,
     pub create: [String; 2],
     pub read: String,
     pub insert: String,
@@ -191,29 +185,62 @@ pub(crate) struct Statements {
 }
 
 impl Statements {
-    /// The history insert with its values written as literals (PostgreSQL's `E''`
-    /// strings, so quotes and backslashes in any value are escaped whatever the server's
-    /// `standard_conforming_strings`), and `execution_ms` as an SQL expression.
-    pub(crate) fn insert_literal(&self, row: &HistoryValues<'_>, execution_ms: &str) -> String {
-        fn text(value: &str) -> String {
-            format!("E'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"))
+    /// One insert of all `rows` with their values written as literals (PostgreSQL's
+    /// `E''` strings, so quotes and backslashes in any value are escaped whatever the
+    /// server's `standard_conforming_strings`). `execution_ms`, when given, is an SQL
+    /// expression that replaces each row's own figure.
+    pub(crate) fn insert_literal(
+        &self,
+        rows: &[HistoryValues<'_>],
+        execution_ms: Option<&str>,
+    ) -> String {
+        use std::fmt::Write;
+        fn text(out: &mut String, value: &str) {
+            out.push_str("E'");
+            for c in value.chars() {
+                if c == '\\' || c == '\'' {
+                    out.push('\\');
+                }
+                out.push(c);
+            }
+            out.push('\'');
         }
-        format!(
-            "INSERT INTO {} ({}) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
+        let mut sql = format!(
+            "INSERT INTO {} ({}) VALUES ",
             self.history_table,
-            crate::sql_text::HISTORY_COLUMNS,
-            row.version,
-            text(row.name),
-            text(row.kind),
-            text(&row.checksum),
-            text(row.state),
-            text(&row.applied_at),
-            execution_ms,
-            text(row.app_version),
-            text(row.environment),
-            text(row.applied_by),
-            row.note.as_deref().map_or_else(|| "NULL".to_owned(), text),
-        )
+            crate::sql_text::HISTORY_COLUMNS
+        );
+        for (n, row) in rows.iter().enumerate() {
+            sql.push_str(if n == 0 { "(" } else { ", (" });
+            let _ = write!(sql, "{}, ", row.version);
+            for value in [
+                row.name,
+                row.kind,
+                &row.checksum,
+                row.state,
+                &row.applied_at,
+            ] {
+                text(&mut sql, value);
+                sql.push_str(", ");
+            }
+            match execution_ms {
+                Some(expression) => sql.push_str(expression),
+                None => {
+                    let _ = write!(sql, "{}", row.execution_ms);
+                }
+            }
+            sql.push_str(", ");
+            for value in [row.app_version, row.environment, row.applied_by] {
+                text(&mut sql, value);
+                sql.push_str(", ");
+            }
+            match &row.note {
+                Some(note) => text(&mut sql, note),
+                None => sql.push_str("NULL"),
+            }
+            sql.push(')');
+        }
+        sql
     }
 }
 
@@ -302,7 +329,7 @@ mod tests {
             true,
         );
         row.note = Some("it's".into());
-        let sql = statements.insert_literal(&row, "0");
+        let sql = statements.insert_literal(&[row], None);
         assert!(sql.contains(r"E'DOMAIN\\o\'brien@host'"), "{sql}");
         assert!(sql.contains(r"E'it\'s'"), "{sql}");
         assert!(
@@ -310,5 +337,6 @@ mod tests {
             "{sql}"
         );
         assert!(sql.contains("VALUES (7, E'm', E'migration'"), "{sql}");
+        assert!(sql.ends_with(", E'it\\'s')"), "{sql}");
     }
 }

@@ -38,6 +38,7 @@ pub struct Policy {
     write_dev_lock: bool,
     group_transactions: bool,
     lock_timeout: Duration,
+    connect_retry: Duration,
     pub(crate) history_table: Identifier,
     pub(crate) meta_table: Identifier,
 }
@@ -56,6 +57,7 @@ impl Policy {
             write_dev_lock: true,
             group_transactions: false,
             lock_timeout: Duration::from_secs(60),
+            connect_retry: Duration::from_secs(30),
             history_table: Identifier::new_unchecked("schema_history"),
             meta_table: Identifier::new_unchecked("schema_meta"),
         }
@@ -136,7 +138,9 @@ impl Policy {
     /// transactional (PostgreSQL, and SQLite through sqlx); ignored on MySQL. All or
     /// nothing, and faster on a long backlog. A `no-transaction` migration ends the group
     /// before it runs. Off by default: one transaction per migration keeps the work of
-    /// the migrations before a failing one.
+    /// the migrations before a failing one. On PostgreSQL a group goes to the server as
+    /// one message, so the history records the group's average time for each file (and
+    /// says so in the row's note).
     pub fn group_transactions(mut self, group: bool) -> Self {
         self.group_transactions = group;
         self
@@ -150,6 +154,14 @@ impl Policy {
     /// How long to wait for another process that is migrating the same database (default 60 s).
     pub fn lock_timeout(mut self, timeout: Duration) -> Self {
         self.lock_timeout = timeout;
+        self
+    }
+
+    /// How long startup keeps retrying, with backoff, a server that cannot be reached yet
+    /// (the application container came up before the database). Each attempt is logged.
+    /// A migration's own SQL error is never retried. Default 30 seconds; zero tries once.
+    pub fn retry_connect_for(mut self, deadline: Duration) -> Self {
+        self.connect_retry = deadline;
         self
     }
 
@@ -210,6 +222,11 @@ impl Policy {
     /// How long to wait for the migration lock.
     pub fn lock_wait(&self) -> Duration {
         self.lock_timeout
+    }
+
+    /// How long a server that cannot be reached yet is retried at startup.
+    pub fn connect_deadline(&self) -> Duration {
+        self.connect_retry
     }
 
     /// Warnings found while reading the environment (for example `SEED_DB` in production).

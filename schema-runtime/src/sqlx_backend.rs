@@ -96,10 +96,6 @@ mod driver {
             &mut self,
             sql: &str,
         ) -> impl Future<Output = Result<Option<History>, sqlx::Error>> + Send;
-        fn durations(
-            &mut self,
-            sql: &str,
-        ) -> impl Future<Output = Result<Vec<(i64, i64)>, sqlx::Error>> + Send;
         fn bind_execute(
             &mut self,
             sql: &str,
@@ -164,15 +160,6 @@ where
             );
         }
         Ok(Some(history))
-    }
-
-    async fn durations(&mut self, sql: &str) -> Result<Vec<(i64, i64)>, sqlx::Error> {
-        let rows = sqlx::query(AssertSqlSafe(sql.to_owned()))
-            .fetch_all(&mut **self)
-            .await?;
-        rows.iter()
-            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
-            .collect()
     }
 
     async fn bind_execute(&mut self, sql: &str, values: Vec<Value>) -> Result<(), sqlx::Error> {
@@ -243,10 +230,7 @@ impl Migrator {
         self.policy().log_start();
         let statements = self.statements(DB::DIALECT);
         let reading = |e| Error::database("reading the migration history", e);
-        let conn = pool
-            .acquire()
-            .await
-            .map_err(|e| Error::database("connecting to the database", e))?;
+        let conn = connect(pool, self.policy().connect_deadline()).await?;
         let mut session = Session {
             conn,
             lock: None,
@@ -464,6 +448,51 @@ impl Migrator {
     }
 }
 
+/// A connection from `pool`, retrying with backoff while the server cannot be reached yet
+/// (refused, reset, not resolvable, starting up), until `deadline` has passed.
+async fn connect<DB: Backend>(
+    pool: &Pool<DB>,
+    deadline: Duration,
+) -> Result<PoolConnection<DB>, Error> {
+    let started = Instant::now();
+    let mut wait = Duration::from_millis(100);
+    let mut attempt = 1u32;
+    loop {
+        match pool.acquire().await {
+            Ok(conn) => return Ok(conn),
+            Err(error) if unreachable(&error) && started.elapsed() + wait <= deadline => {
+                tracing::warn!(
+                    "schema: the database is not reachable yet (attempt {attempt}: {error}); retrying in {} ms",
+                    wait.as_millis()
+                );
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(5));
+                attempt += 1;
+            }
+            Err(error) => {
+                let context = if attempt > 1 {
+                    format!(
+                        "connecting to the database ({attempt} attempts over {:.1} s)",
+                        started.elapsed().as_secs_f64()
+                    )
+                } else {
+                    "connecting to the database".to_owned()
+                };
+                return Err(Error::database(context, error));
+            }
+        }
+    }
+}
+
+/// Whether a connection error means "not up yet" rather than "wrong settings".
+fn unreachable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => true,
+        sqlx::Error::Database(error) => error.is_transient_in_connect_phase(),
+        _ => false,
+    }
+}
+
 enum Failure {
     /// The file's own SQL failed; the caller names the file.
     Sql(String),
@@ -588,7 +617,7 @@ where
             "CAST(EXTRACT(EPOCH FROM clock_timestamp() - statement_timestamp()) * 1000 AS BIGINT)";
         let step = format!(
             "{begin}{sql}\n;\n{}{commit}",
-            statements.insert_literal(&row, execution_ms)
+            statements.insert_literal(std::slice::from_ref(&row), Some(execution_ms))
         );
         session.in_transaction = true;
         let started = Instant::now();
@@ -674,28 +703,13 @@ where
     DB: Backend,
     PoolConnection<DB>: Driver,
 {
-    const MARK: &str = "SELECT set_config('schema.mark', CAST(clock_timestamp() AS TEXT), true)";
-    const SINCE_MARK: &str = "CAST(EXTRACT(EPOCH FROM clock_timestamp() - CAST(current_setting('schema.mark') AS TIMESTAMPTZ)) * 1000 AS BIGINT)";
     let mut message = String::new();
     if !session.in_transaction {
         message.push_str("BEGIN;\n");
     }
-    message.push_str(MARK);
-    message.push_str(";\n");
     for migration in batch {
-        let row = audit.row(
-            kind::MIGRATION,
-            migration.version(),
-            migration.name(),
-            migration.checksum(),
-            true,
-        );
         message.push_str(migration.sql());
         message.push_str("\n;\n");
-        message.push_str(&statements.insert_literal(&row, SINCE_MARK));
-        message.push_str(";\n");
-        message.push_str(MARK);
-        message.push_str(";\n");
     }
     session.in_transaction = true;
     let started = Instant::now();
@@ -703,25 +717,40 @@ where
         rollback(session).await;
         return Err(locate_failure(session, batch, error).await);
     }
-    let elapsed = started.elapsed();
-    // Each file's share of the message, as the server measured it.
-    let measured = session
-        .conn
-        .durations(&statements.read_durations)
-        .await
-        .unwrap_or_default();
-    Ok(batch
+    // The files ran as one message, so the server cannot time them one by one: each
+    // row gets the batch's average and says so.
+    let share = started.elapsed() / batch.len() as u32;
+    let note = format!(
+        "grouped: one transaction of {} files, time is the average",
+        batch.len()
+    );
+    let rows: Vec<_> = batch
         .iter()
-        .map(|m| {
-            measured
-                .iter()
-                .rev()
-                .find(|(version, _)| *version == version_to_sql(m.version()))
-                .map_or(elapsed / batch.len() as u32, |(_, ms)| {
-                    Duration::from_millis(*ms as u64)
-                })
+        .map(|migration| {
+            let mut row = audit.row(
+                kind::MIGRATION,
+                migration.version(),
+                migration.name(),
+                migration.checksum(),
+                true,
+            );
+            row.execution_ms = share.as_millis() as i64;
+            row.note = Some(note.clone());
+            row
         })
-        .collect())
+        .collect();
+    if let Err(error) = session
+        .conn
+        .statement(&statements.insert_literal(&rows, None))
+        .await
+    {
+        rollback(session).await;
+        return Err(Error::database(
+            "recording the migration history",
+            sql_message(error),
+        ));
+    }
+    Ok(vec![share; batch.len()])
 }
 
 /// Names the file of a batch that fails, by replaying the files one by one in a
