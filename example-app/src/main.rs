@@ -4,6 +4,7 @@
 //! example-app                 migrate, then list the open tasks
 //! example-app add USER TITLE  add a task for a user (by email)
 //! example-app done ID         mark a task done
+//! example-app db …            the database command (`example-app db --help`)
 //! ```
 //!
 //! `DATABASE_URL` picks the database: `sqlite:path/to/file.db`, `postgres://…` or
@@ -29,7 +30,16 @@ fn main() -> ExitCode {
         .with_target(false)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    match run(std::env::args().skip(1).collect()) {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("db") {
+        let cli = schema_runtime::cli::Cli::new(&MIGRATIONS);
+        return match default_sqlite() {
+            Ok(path) => cli.default_database_url(format!("sqlite:{}", path.display())),
+            Err(_) => cli,
+        }
+        .run_from(args);
+    }
+    match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("error: {message}");
@@ -104,6 +114,11 @@ fn database() -> Result<Database, String> {
             redact(&url)
         ));
     }
+    default_sqlite().map(Database::Sqlite)
+}
+
+/// The SQLite file in the app's data folder (created if needed).
+fn default_sqlite() -> Result<PathBuf, String> {
     let folder = std::env::var_os("EXAMPLE_APP_DATA_DIR")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("XDG_DATA_HOME").map(|d| PathBuf::from(d).join("example-app")))
@@ -113,31 +128,12 @@ fn database() -> Result<Database, String> {
         .unwrap_or_else(|| PathBuf::from("data"));
     std::fs::create_dir_all(&folder)
         .map_err(|e| format!("cannot create {}: {e}", folder.display()))?;
-    Ok(Database::Sqlite(folder.join("tasks.db")))
+    Ok(folder.join("tasks.db"))
 }
 
 /// A URL with its password replaced: never print a password.
 fn redact(url: &str) -> String {
-    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
-        return url.to_owned();
-    };
-    let authority_end = url[scheme_end..]
-        .find('/')
-        .map_or(url.len(), |i| scheme_end + i);
-    match url[scheme_end..authority_end].rfind('@') {
-        Some(at) => {
-            let credentials = &url[scheme_end..scheme_end + at];
-            match credentials.split_once(':') {
-                Some((user, _)) => format!(
-                    "{}{user}:***{}",
-                    &url[..scheme_end],
-                    &url[scheme_end + at..]
-                ),
-                None => url.to_owned(),
-            }
-        }
-        None => url.to_owned(),
-    }
+    schema_runtime::cli::redact(url)
 }
 
 /// An open task, as the list shows it.

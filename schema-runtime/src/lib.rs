@@ -29,6 +29,8 @@ mod model;
 
 #[cfg(feature = "runner")]
 mod audit;
+#[cfg(feature = "cli")]
+pub mod cli;
 #[cfg(feature = "runner")]
 mod devlock;
 #[cfg(feature = "runner")]

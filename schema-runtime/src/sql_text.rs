@@ -85,6 +85,10 @@ pub mod kind {
     pub const SEED: &str = "seed";
     /// An audited change of a recorded checksum, accepted from the lock's `amends`.
     pub const AMENDMENT: &str = "amendment";
+    /// A migration reverted with its down file by `db down` (its migration row is gone).
+    pub const REVERT: &str = "revert";
+    /// An audited fix made with `db repair`: who, when and why are in the row.
+    pub const REPAIR: &str = "repair";
 }
 
 /// The state of a migration or seed row.

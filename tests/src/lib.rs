@@ -4,6 +4,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use schema_runtime::Migrations;
+use schema_runtime::sqlx::{self, MySqlPool, PgPool};
 
 /// Migrations valid on SQLite, PostgreSQL and MySQL: two tables, an index outside a
 /// transaction, and a seed.
@@ -22,10 +23,14 @@ pub static SLOW_MYSQL: Migrations = schema_runtime::embed_migrations!("fixtures/
 pub static CONCURRENT_INDEX: Migrations =
     schema_runtime::embed_migrations!("fixtures/concurrent_index");
 
-/// A fixture set by name, for the runner binary.
+/// Three migrations with down files and a seed, locked, for the `db` command tests.
+pub static REVERSIBLE: Migrations = schema_runtime::embed_migrations!("fixtures/reversible");
+
+/// A fixture set by name, for the runner binaries.
 pub fn fixture(name: &str) -> Option<&'static Migrations> {
     match name {
         "portable" => Some(&PORTABLE),
+        "reversible" => Some(&REVERSIBLE),
         "failing" => Some(&FAILING),
         "slow_postgres" => Some(&SLOW_POSTGRES),
         "slow_mysql" => Some(&SLOW_MYSQL),
@@ -104,17 +109,99 @@ pub fn unique_database_name() -> String {
     )
 }
 
-/// `url` with any password replaced, for messages.
-pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.find('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let credentials = &url[scheme + 3..at];
-            match credentials.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
+pub use schema_runtime::cli::redact;
+
+/// A database created on a server for one test and dropped when the test ends, even
+/// when it fails.
+pub struct ServerDatabase {
+    server: Server,
+    admin_url: String,
+    name: String,
+}
+
+impl ServerDatabase {
+    /// The database's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Creates a fresh database on `server`; `None` (after saying why) when the test
+    /// should skip. Returns the database and its URL.
+    pub async fn create(server: Server) -> Option<(ServerDatabase, String)> {
+        let admin_url = server.url()?;
+        let name = unique_database_name();
+        let create = format!("CREATE DATABASE {name}");
+        let result = match server {
+            Server::Postgres => {
+                let pool = PgPool::connect(&admin_url).await;
+                match pool {
+                    Ok(pool) => sqlx::raw_sql(sqlx::AssertSqlSafe(create))
+                        .execute(&pool)
+                        .await
+                        .map(drop),
+                    Err(e) => Err(e),
+                }
             }
+            Server::Mysql => match MySqlPool::connect(&admin_url).await {
+                Ok(pool) => sqlx::raw_sql(sqlx::AssertSqlSafe(create))
+                    .execute(&pool)
+                    .await
+                    .map(drop),
+                Err(e) => Err(e),
+            },
+        };
+        if let Err(error) = result {
+            panic!(
+                "cannot create a test database on {}: {error}",
+                redact(&admin_url)
+            );
         }
-        _ => url.to_owned(),
+        let url = with_database(&admin_url, &name);
+        Some((
+            ServerDatabase {
+                server,
+                admin_url,
+                name,
+            },
+            url,
+        ))
+    }
+}
+
+impl Drop for ServerDatabase {
+    fn drop(&mut self) {
+        let (server, admin_url, name) = (self.server, self.admin_url.clone(), self.name.clone());
+        // Drop runs outside any runtime that could be awaited here: use a thread of its own.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                match server {
+                    Server::Postgres => {
+                        let pool = PgPool::connect(&admin_url).await?;
+                        let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                            .execute(&pool)
+                            .await
+                            .map(drop)
+                    }
+                    Server::Mysql => {
+                        let pool = MySqlPool::connect(&admin_url).await?;
+                        let sql = format!("DROP DATABASE IF EXISTS {name}");
+                        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                            .execute(&pool)
+                            .await
+                            .map(drop)
+                    }
+                }
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("warning: the test database {} was not dropped", self.name);
+        }
     }
 }
 

@@ -7,10 +7,7 @@ use std::path::PathBuf;
 
 use schema_runtime::sqlx::{self, MySqlPool, PgPool, Row, SqlitePool};
 use schema_runtime::{Environment, Error, HistoryProblem, Migrations, Migrator, Policy, Report};
-use schema_tests::{
-    EDITED_AFTER, EDITED_BEFORE, FAILING, PORTABLE, Server, redact, unique_database_name,
-    with_database,
-};
+use schema_tests::{EDITED_AFTER, EDITED_BEFORE, FAILING, PORTABLE, Server, ServerDatabase};
 
 /// A fresh database on one backend.
 enum Target {
@@ -30,93 +27,6 @@ enum Target {
         pool: MySqlPool,
         _database: ServerDatabase,
     },
-}
-
-/// A database created on a server for one test and dropped when the test ends, even
-/// when it fails.
-struct ServerDatabase {
-    server: Server,
-    admin_url: String,
-    name: String,
-}
-
-impl ServerDatabase {
-    async fn create(server: Server) -> Option<(ServerDatabase, String)> {
-        let admin_url = server.url()?;
-        let name = unique_database_name();
-        let create = format!("CREATE DATABASE {name}");
-        let result = match server {
-            Server::Postgres => {
-                let pool = PgPool::connect(&admin_url).await;
-                match pool {
-                    Ok(pool) => sqlx::raw_sql(sqlx::AssertSqlSafe(create))
-                        .execute(&pool)
-                        .await
-                        .map(drop),
-                    Err(e) => Err(e),
-                }
-            }
-            Server::Mysql => match MySqlPool::connect(&admin_url).await {
-                Ok(pool) => sqlx::raw_sql(sqlx::AssertSqlSafe(create))
-                    .execute(&pool)
-                    .await
-                    .map(drop),
-                Err(e) => Err(e),
-            },
-        };
-        if let Err(error) = result {
-            panic!(
-                "cannot create a test database on {}: {error}",
-                redact(&admin_url)
-            );
-        }
-        let url = with_database(&admin_url, &name);
-        Some((
-            ServerDatabase {
-                server,
-                admin_url,
-                name,
-            },
-            url,
-        ))
-    }
-}
-
-impl Drop for ServerDatabase {
-    fn drop(&mut self) {
-        let (server, admin_url, name) = (self.server, self.admin_url.clone(), self.name.clone());
-        // Drop runs outside any runtime that could be awaited here: use a thread of its own.
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                match server {
-                    Server::Postgres => {
-                        let pool = PgPool::connect(&admin_url).await?;
-                        let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                            .execute(&pool)
-                            .await
-                            .map(drop)
-                    }
-                    Server::Mysql => {
-                        let pool = MySqlPool::connect(&admin_url).await?;
-                        let sql = format!("DROP DATABASE IF EXISTS {name}");
-                        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                            .execute(&pool)
-                            .await
-                            .map(drop)
-                    }
-                }
-            })
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            eprintln!("warning: the test database {} was not dropped", self.name);
-        }
-    }
 }
 
 impl Target {

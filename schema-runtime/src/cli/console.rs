@@ -1,0 +1,288 @@
+//! One synchronous face for every database the `db` command talks to: rusqlite directly,
+//! the sqlx servers through a runtime of their own. The commands are written once over it.
+
+use crate::sql_text::Dialect;
+use crate::{Error, Migrator, Report, Version};
+
+/// A bind value.
+#[derive(Clone, Debug)]
+pub(crate) enum Param {
+    Integer(i64),
+    Text(String),
+    Null,
+}
+
+/// A row read as text (`None` for SQL NULL).
+pub(crate) type TextRow = Vec<Option<String>>;
+
+/// What the commands need from a database.
+pub(crate) trait Console {
+    /// The SQL flavour.
+    fn dialect(&self) -> Dialect;
+    /// Every row of `sql`, each column as text.
+    fn rows(&mut self, sql: &str) -> Result<Vec<TextRow>, Error>;
+    /// One statement with binds (placeholders in the dialect's style).
+    fn execute(&mut self, sql: &str, params: &[Param]) -> Result<(), Error>;
+    /// SQL as written, possibly several statements.
+    fn script(&mut self, sql: &str) -> Result<(), Error>;
+    /// The startup runner, up to `target`.
+    fn migrate(&mut self, migrator: &Migrator, target: Option<Version>) -> Result<Report, Error>;
+}
+
+/// Opens the database a URL names, with the backends this build has.
+pub(crate) fn open(url: &str) -> Result<Box<dyn Console>, String> {
+    if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        #[cfg(feature = "rusqlite")]
+        return sqlite::open(path.split('?').next().unwrap_or(path));
+        #[cfg(not(feature = "rusqlite"))]
+        return Err(format!(
+            "this build has no SQLite support for {path} (enable schema-runtime's `rusqlite` feature)"
+        ));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        #[cfg(feature = "sqlx-postgres")]
+        return servers::open::<sqlx::Postgres>(url);
+        #[cfg(not(feature = "sqlx-postgres"))]
+        return Err(
+            "this build has no PostgreSQL support (enable schema-runtime's `sqlx-postgres` feature)"
+                .to_owned(),
+        );
+    }
+    if url.starts_with("mysql://") || url.starts_with("mariadb://") {
+        #[cfg(feature = "sqlx-mysql")]
+        return servers::open::<sqlx::MySql>(&url.replacen("mariadb://", "mysql://", 1));
+        #[cfg(not(feature = "sqlx-mysql"))]
+        return Err(
+            "this build has no MySQL/MariaDB support (enable schema-runtime's `sqlx-mysql` feature)"
+                .to_owned(),
+        );
+    }
+    Err(format!(
+        "{} is not a database URL this command knows: use sqlite:path, postgres://… or mysql://…",
+        super::redact(url)
+    ))
+}
+
+#[cfg(feature = "rusqlite")]
+mod sqlite {
+    use rusqlite::Connection;
+    use rusqlite::types::{ToSql, ToSqlOutput, ValueRef};
+
+    use super::*;
+
+    struct Sqlite(Connection);
+
+    pub(super) fn open(path: &str) -> Result<Box<dyn Console>, String> {
+        let conn = Connection::open(path)
+            .map_err(|e| format!("cannot open the SQLite file {path}: {e}"))?;
+        conn.execute_batch("PRAGMA foreign_keys = ON")
+            .map_err(|e| format!("cannot use the SQLite file {path}: {e}"))?;
+        Ok(Box::new(Sqlite(conn)))
+    }
+
+    impl ToSql for Param {
+        fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+            match self {
+                Param::Integer(v) => v.to_sql(),
+                Param::Text(v) => v.to_sql(),
+                Param::Null => rusqlite::types::Null.to_sql(),
+            }
+        }
+    }
+
+    fn text(value: ValueRef<'_>) -> Option<String> {
+        match value {
+            ValueRef::Null => None,
+            ValueRef::Integer(v) => Some(v.to_string()),
+            ValueRef::Real(v) => Some(v.to_string()),
+            ValueRef::Text(v) | ValueRef::Blob(v) => Some(String::from_utf8_lossy(v).into_owned()),
+        }
+    }
+
+    impl Console for Sqlite {
+        fn dialect(&self) -> Dialect {
+            Dialect::Sqlite
+        }
+
+        fn rows(&mut self, sql: &str) -> Result<Vec<TextRow>, Error> {
+            let run = || -> rusqlite::Result<Vec<TextRow>> {
+                let mut statement = self.0.prepare(sql)?;
+                let columns = statement.column_count();
+                let mut rows = statement.query([])?;
+                let mut out = Vec::new();
+                while let Some(row) = rows.next()? {
+                    out.push(
+                        (0..columns)
+                            .map(|i| row.get_ref(i).map(text))
+                            .collect::<rusqlite::Result<_>>()?,
+                    );
+                }
+                Ok(out)
+            };
+            run().map_err(|e| Error::database("reading the database", e))
+        }
+
+        fn execute(&mut self, sql: &str, params: &[Param]) -> Result<(), Error> {
+            self.0
+                .execute(sql, rusqlite::params_from_iter(params))
+                .map(drop)
+                .map_err(|e| Error::database("writing the database", e))
+        }
+
+        fn script(&mut self, sql: &str) -> Result<(), Error> {
+            self.0
+                .execute_batch(sql)
+                .map_err(|e| Error::database("running SQL", e))
+        }
+
+        fn migrate(
+            &mut self,
+            migrator: &Migrator,
+            target: Option<Version>,
+        ) -> Result<Report, Error> {
+            migrator.run_to(&mut self.0, target)
+        }
+    }
+}
+
+#[cfg(any(feature = "sqlx-postgres", feature = "sqlx-mysql"))]
+mod servers {
+    use sqlx::pool::PoolConnection;
+    use sqlx::{AssertSqlSafe, Executor, Pool, Row};
+
+    use super::*;
+    use crate::sqlx_backend::{Backend, Driver};
+
+    /// A pool of one connection, driven by a runtime of its own.
+    pub(super) struct Server<DB: Backend> {
+        runtime: tokio::runtime::Runtime,
+        pool: Pool<DB>,
+        conn: Option<PoolConnection<DB>>,
+    }
+
+    pub(super) fn open<DB>(url: &str) -> Result<Box<dyn Console>, String>
+    where
+        DB: Backend,
+        PoolConnection<DB>: Driver,
+        Server<DB>: Console,
+    {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+        let pool = {
+            let _entered = runtime.enter();
+            sqlx::pool::PoolOptions::<DB>::new()
+                .max_connections(2)
+                .acquire_timeout(std::time::Duration::from_secs(10))
+                .connect_lazy(url)
+                .map_err(|e| format!("cannot use {}: {e}", crate::cli::redact(url)))?
+        };
+        Ok(Box::new(Server {
+            runtime,
+            pool,
+            conn: None,
+        }))
+    }
+
+    impl<DB: Backend> Server<DB> {
+        /// The runtime and the session's connection (made on first use).
+        fn conn(&mut self) -> Result<(&tokio::runtime::Runtime, &mut PoolConnection<DB>), Error> {
+            if self.conn.is_none() {
+                let conn = self
+                    .runtime
+                    .block_on(self.pool.acquire())
+                    .map_err(|e| Error::database("connecting to the database", e))?;
+                self.conn = Some(conn);
+            }
+            Ok((&self.runtime, self.conn.as_mut().expect("connected above")))
+        }
+    }
+
+    impl<DB: Backend> Drop for Server<DB> {
+        fn drop(&mut self) {
+            // The connection goes back to its pool on the runtime, which must be running.
+            let conn = self.conn.take();
+            let pool = self.pool.clone();
+            self.runtime.block_on(async move {
+                drop(conn);
+                pool.close().await;
+            });
+        }
+    }
+
+    impl<DB> Console for Server<DB>
+    where
+        DB: Backend,
+        PoolConnection<DB>: Driver,
+        for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+        for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+        for<'q> String: sqlx::Encode<'q, DB> + sqlx::Decode<'q, DB> + sqlx::Type<DB>,
+        for<'q> Option<String>: sqlx::Encode<'q, DB>,
+        usize: sqlx::ColumnIndex<DB::Row>,
+        DB::Arguments: sqlx::IntoArguments<DB>,
+    {
+        fn dialect(&self) -> Dialect {
+            DB::DIALECT
+        }
+
+        fn rows(&mut self, sql: &str) -> Result<Vec<TextRow>, Error> {
+            let sql = sql.to_owned();
+            let rows = {
+                let (runtime, conn) = self.conn()?;
+                runtime.block_on(sqlx::raw_sql(AssertSqlSafe(sql)).fetch_all(&mut **conn))
+            }
+            .map_err(|e| Error::database("reading the database", e))?;
+            rows.iter()
+                .map(|row| {
+                    (0..row.len())
+                        .map(|i| row.try_get::<Option<String>, _>(i))
+                        .collect::<Result<TextRow, _>>()
+                })
+                .collect::<Result<_, _>>()
+                .map_err(|e| Error::database("reading the database", e))
+        }
+
+        fn execute(&mut self, sql: &str, params: &[Param]) -> Result<(), Error> {
+            let mut query = sqlx::query(AssertSqlSafe(sql.to_owned()));
+            for param in params {
+                query = match param {
+                    Param::Integer(v) => query.bind(*v),
+                    Param::Text(v) => query.bind(v.clone()),
+                    Param::Null => query.bind(None::<String>),
+                };
+            }
+            let result = {
+                let (runtime, conn) = self.conn()?;
+                runtime.block_on(query.execute(&mut **conn))
+            };
+            result
+                .map(drop)
+                .map_err(|e| Error::database("writing the database", e))
+        }
+
+        fn script(&mut self, sql: &str) -> Result<(), Error> {
+            let sql = sql.to_owned();
+            let result = {
+                let (runtime, conn) = self.conn()?;
+                runtime.block_on(sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut **conn))
+            };
+            result
+                .map(drop)
+                .map_err(|e| Error::database("running SQL", e))
+        }
+
+        fn migrate(
+            &mut self,
+            migrator: &Migrator,
+            target: Option<Version>,
+        ) -> Result<Report, Error> {
+            // The runner takes a connection of its own from the pool.
+            let pool = self.pool.clone();
+            self.runtime.block_on(migrator.run_async_to(&pool, target))
+        }
+    }
+}
