@@ -20,7 +20,7 @@ mod server;
 use schema_runtime::rusqlite::{Connection, OptionalExtension, params};
 use schema_runtime::{Migrations, Migrator};
 
-const USAGE: &str = "usage: example-app [add USER_EMAIL TITLE | done TASK_ID]";
+const USAGE: &str = "usage: example-app [add USER_EMAIL TITLE | done TASK_ID | db --help]";
 
 static MIGRATIONS: Migrations = schema_runtime::embed_migrations!("../migrations");
 

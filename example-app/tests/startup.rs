@@ -205,3 +205,42 @@ fn the_app_does_its_job_after_migrating() {
     assert!(done.status.success(), "{}", text(&done));
     assert!(String::from_utf8_lossy(&run(&scratch.database, env).stdout).contains("no open tasks"));
 }
+
+#[test]
+fn the_readme_deploy_pipeline_runs_on_the_db_command() {
+    let scratch = scratch();
+    let step = |args: &[&str]| {
+        let output = app(&scratch.database, &[("APP_ENV", "production")])
+            .arg("db")
+            .args(args)
+            .output()
+            .unwrap();
+        (output.status.code(), text(&output))
+    };
+    let (code, output) = step(&["verify"]);
+    assert_eq!(
+        code,
+        Some(1),
+        "a new database has everything pending: {output}"
+    );
+    let (code, output) = step(&["verify", "--pending-ok"]);
+    assert_eq!(code, Some(0), "{output}");
+    let (code, output) = step(&["migrate", "--yes"]);
+    assert_eq!(code, Some(0), "{output}");
+    let (code, output) = step(&["verify"]);
+    assert_eq!(code, Some(0), "{output}");
+    assert_eq!(
+        count(&scratch.database, "SELECT COUNT(*) FROM schema_history"),
+        MIGRATION_COUNT
+    );
+    let (code, output) = step(&["down"]);
+    assert_eq!(code, Some(2), "{output}");
+    assert!(output.contains("refusing to revert migrations"), "{output}");
+    let (code, output) = step(&["status"]);
+    assert_eq!(code, Some(0), "{output}");
+    assert!(
+        output.contains("environment       production (APP_ENV=production)"),
+        "{output}"
+    );
+    assert!(output.contains("6 applied, 0 pending"), "{output}");
+}

@@ -386,3 +386,148 @@ fn a_development_run_locks_what_it_applied_so_editing_it_fails_the_next_build() 
         );
     }
 }
+
+const DB_MAIN_RS: &str = r#"static MIGRATIONS: schema_runtime::Migrations = schema_runtime::embed_migrations!();
+
+fn main() -> std::process::ExitCode {
+    schema_runtime::cli::Cli::new(&MIGRATIONS).run_from(std::env::args())
+}
+"#;
+
+impl Scratch {
+    /// `db ARGS` with the scratch binary in `environment`, on that environment's SQLite
+    /// file beside it.
+    fn db(&self, environment: &str, args: &[&str]) -> (i32, String, String) {
+        let output = Command::new(self.binary())
+            .args(args)
+            .env(
+                "DATABASE_URL",
+                format!(
+                    "sqlite:{}",
+                    self.dir.path().join(format!("{environment}.db")).display()
+                ),
+            )
+            .env("APP_ENV", environment)
+            .output()
+            .unwrap();
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+
+    fn lock(&self) -> Lock {
+        Lock::parse(&fs::read_to_string(self.migration_path("migrations.lock")).unwrap()).unwrap()
+    }
+
+    fn locked_versions(&self) -> Vec<u64> {
+        self.lock()
+            .entries()
+            .iter()
+            .map(|e| e.version.get())
+            .collect()
+    }
+}
+
+#[test]
+fn the_db_command_keeps_the_lock_in_step_with_the_databases() {
+    let mut scratch = Scratch::with_main(
+        "schema-e2e-db",
+        "default-features = false, features = [\"rusqlite\", \"cli\"]",
+        DB_MAIN_RS,
+    );
+    scratch.write("0001_create_users.sql", CREATE_USERS);
+    scratch.write("0003_create_posts.sql", CREATE_POSTS);
+    scratch.write("0003_create_posts.down.sql", CREATE_POSTS_DOWN);
+    scratch.build_ok();
+
+    // A development run locks what it applied; `db down` unlocks the draft it reverts.
+    let (code, _, stderr) = scratch.db("development", &["migrate"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(scratch.locked_versions(), [1, 3]);
+    let (code, stdout, stderr) = scratch.db("development", &["down"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("removed version 3 from") && stdout.contains("fix the draft"),
+        "{stdout}"
+    );
+    assert_eq!(scratch.locked_versions(), [1]);
+    let (code, stdout, _) = scratch.db("development", &["verify"]);
+    assert_eq!(code, 1, "the reverted draft is pending: {stdout}");
+    assert!(
+        stdout.contains("0003_create_posts.sql is not applied"),
+        "{stdout}"
+    );
+
+    // A migration applied where no lock was written is a difference until `db lock`.
+    let (code, _, stderr) = scratch.db("test", &["migrate"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        scratch.locked_versions(),
+        [1],
+        "only development writes the lock"
+    );
+    let (code, stdout, _) = scratch.db("test", &["verify"]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("unlocked"), "{stdout}");
+    assert!(stdout.contains("run `db lock`"), "{stdout}");
+    let (code, stdout, stderr) = scratch.db("test", &["lock"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("now locks all 2 migrations"), "{stdout}");
+    assert_eq!(scratch.locked_versions(), [1, 3]);
+    assert_eq!(scratch.db("test", &["verify"]).0, 0);
+
+    // Editing a locked migration fails the build; `db amend` (from the binary built
+    // before the edit) accepts it with a reason, and databases record the amendment.
+    let edited = format!("-- users own posts\n{CREATE_USERS}");
+    scratch.write("0001_create_users.sql", &edited);
+    assert!(scratch.build_err().contains("0001_create_users.sql"));
+    let (code, stdout, stderr) = scratch.db(
+        "test",
+        &["amend", "1", "--reason", "a comment, no statement changed"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("amended version 1"), "{stdout}");
+    let entry = scratch.lock().get(Version::new(1)).unwrap().clone();
+    assert_eq!(entry.checksum, Checksum::of_file(edited.as_bytes()));
+    assert_eq!(
+        entry.amendments[0].from,
+        Checksum::of_file(CREATE_USERS.as_bytes())
+    );
+    assert_eq!(
+        entry.amendments[0].reason,
+        "a comment, no statement changed"
+    );
+    std::thread::sleep(Duration::from_millis(1100));
+    scratch.build_ok();
+    let (code, stdout, stderr) = scratch.db("test", &["migrate"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("amend"), "{stdout}");
+    let (code, stdout, _) = scratch.db("test", &["verify"]);
+    assert_eq!(code, 0, "{stdout}");
+
+    // `db new` writes a timestamped draft (and its down file) into the source folder.
+    let (code, stdout, stderr) = scratch.db("test", &["new", "add_tags", "--down"]);
+    assert_eq!(code, 0, "{stderr}");
+    let created: Vec<PathBuf> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("created "))
+        .map(PathBuf::from)
+        .collect();
+    assert_eq!(created.len(), 2, "{stdout}");
+    let name = created[0]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let (version, rest) = name.split_once('_').unwrap();
+    assert_eq!(version.len(), 14, "a UTC timestamp: {name}");
+    assert!(version.parse::<u64>().unwrap() > 3);
+    assert_eq!(rest, "add_tags.sql");
+    assert!(created[1].ends_with(format!("{version}_add_tags.down.sql")));
+    assert!(created.iter().all(|p| p.starts_with(scratch.dir.path())));
+    let (code, _, stderr) = scratch.db("test", &["new", "bad-name"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("is not a migration name"), "{stderr}");
+}
