@@ -49,6 +49,15 @@ pub enum Error {
         run_source: String,
     },
 
+    /// The backup before migrating failed, so nothing was migrated.
+    #[error(
+        "the backup before migrating failed, so nothing was migrated: {message}. Fix the backup, or let the policy migrate without one (Policy::backup_failure_stops(false))"
+    )]
+    Backup {
+        /// What went wrong.
+        message: String,
+    },
+
     /// The history disagrees with the embedded migrations; nothing was applied.
     #[error("{0}")]
     History(HistoryProblems),

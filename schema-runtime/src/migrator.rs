@@ -147,8 +147,36 @@ impl Migrator {
                 .chain(&plan.warnings)
                 .cloned()
                 .collect(),
+            backup: None,
             lock_written: None,
             duration: started.elapsed(),
+        }
+    }
+
+    /// Backs up before the first pending migration when the policy says so: `make` does
+    /// the backend's part. A failure stops the run unless the policy lets it go on.
+    pub(crate) fn backup(
+        &self,
+        plan: &Plan,
+        report: &mut Report,
+        make: impl FnOnce() -> Result<String, String>,
+    ) -> Result<(), Error> {
+        if plan.pending.is_empty() || !self.policy.backs_up() {
+            return Ok(());
+        }
+        match make() {
+            Ok(backup) => {
+                tracing::info!("schema: backed up the database to {backup}");
+                report.backup = Some(backup);
+                Ok(())
+            }
+            Err(message) if self.policy.backup_stops_on_failure() => Err(Error::Backup { message }),
+            Err(message) => {
+                let warning = format!("migrating without a backup: {message}");
+                tracing::warn!("schema: {warning}");
+                report.warnings.push(warning);
+                Ok(())
+            }
         }
     }
 

@@ -39,6 +39,10 @@ pub struct Policy {
     group_transactions: bool,
     lock_timeout: Duration,
     connect_retry: Duration,
+    backup: Option<bool>,
+    keep_backups: usize,
+    backup_failure_stops: bool,
+    backup_command: Option<(String, String)>,
     pub(crate) history_table: Identifier,
     pub(crate) meta_table: Identifier,
 }
@@ -58,6 +62,10 @@ impl Policy {
             group_transactions: false,
             lock_timeout: Duration::from_secs(60),
             connect_retry: Duration::from_secs(30),
+            backup: None,
+            keep_backups: 10,
+            backup_failure_stops: true,
+            backup_command: None,
             history_table: Identifier::new_unchecked("schema_history"),
             meta_table: Identifier::new_unchecked("schema_meta"),
         }
@@ -65,12 +73,20 @@ impl Policy {
 
     /// The policy from the process environment: `APP_ENV` (unset means development in a
     /// debug build of the application and production in a release build) and `SEED_DB`.
+    /// `SCHEMA_BACKUP_COMMAND`, when set, is the servers' backup command
+    /// ([`backup_command`](Self::backup_command)) with `DATABASE_URL` as its URL.
     pub fn from_env(migrations: &Migrations) -> Result<Self, Error> {
-        Policy::from_vars(
+        let policy = Policy::from_vars(
             std::env::var("APP_ENV").ok().as_deref(),
             std::env::var("SEED_DB").ok().as_deref(),
             migrations.debug_build(),
-        )
+        )?;
+        Ok(match std::env::var("SCHEMA_BACKUP_COMMAND") {
+            Ok(command) if !command.trim().is_empty() => {
+                policy.backup_command(command, std::env::var("DATABASE_URL").unwrap_or_default())
+            }
+            _ => policy,
+        })
     }
 
     /// The policy from given values of `APP_ENV` and `SEED_DB` (`None` when unset).
@@ -155,6 +171,68 @@ impl Policy {
     pub fn lock_timeout(mut self, timeout: Duration) -> Self {
         self.lock_timeout = timeout;
         self
+    }
+
+    /// Whether to back up before the first pending migration runs (default: in
+    /// production only). SQLite (through rusqlite) is copied with its online backup into
+    /// `backups/` beside the database. A server is backed up by
+    /// [`backup_command`](Self::backup_command): by default only when one is named, and
+    /// asking for a backup without one is an error. Nothing pending: no backup.
+    pub fn backup_before_migrating(mut self, backup: bool) -> Self {
+        self.backup = Some(backup);
+        self
+    }
+
+    /// How many backups of a database to keep (default 10; the oldest go first).
+    pub fn keep_backups(mut self, count: usize) -> Self {
+        self.keep_backups = count.max(1);
+        self
+    }
+
+    /// Whether a failed backup stops the migration (default `true`). With `false` it is
+    /// a warning and the migration goes on without a backup.
+    pub fn backup_failure_stops(mut self, stops: bool) -> Self {
+        self.backup_failure_stops = stops;
+        self
+    }
+
+    /// The backup of a server: `command` runs with `sh -c` before the first pending
+    /// migration, with `database_url` in its environment as `DATABASE_URL` (never on its
+    /// command line, where `ps` would show the password) and a suggested file name in
+    /// `SCHEMA_BACKUP_NAME`; for example `pg_dump --format=custom --file="backups/$SCHEMA_BACKUP_NAME" "$DATABASE_URL"`.
+    /// A non-zero exit is a failed backup.
+    pub fn backup_command(
+        mut self,
+        command: impl Into<String>,
+        database_url: impl Into<String>,
+    ) -> Self {
+        self.backup_command = Some((command.into(), database_url.into()));
+        self
+    }
+
+    /// Whether this run backs up before migrating.
+    pub fn backs_up(&self) -> bool {
+        self.backup
+            .unwrap_or(self.environment == Environment::Production)
+    }
+
+    /// Whether backups were asked for in code (`None`: the environment's default).
+    pub(crate) fn backup_asked(&self) -> Option<bool> {
+        self.backup
+    }
+
+    pub(crate) fn backups_kept(&self) -> usize {
+        self.keep_backups
+    }
+
+    pub(crate) fn backup_stops_on_failure(&self) -> bool {
+        self.backup_failure_stops
+    }
+
+    pub(crate) fn server_backup(&self) -> Option<(&str, &str)> {
+        self.backup_command
+            .as_ref()
+            .map(|(command, url)| (command.as_str(), url.as_str()))
     }
 
     /// How long startup keeps retrying, with backoff, a server that cannot be reached yet

@@ -55,6 +55,9 @@ pub struct Report {
     pub amended: Vec<Version>,
     /// Things worth knowing that did not stop the run.
     pub warnings: Vec<String>,
+    /// The backup made before the first migration of this run, if any: a file path
+    /// (SQLite) or the name given to the policy's backup command (servers).
+    pub backup: Option<String>,
     /// The lock file this development run wrote, if any.
     pub lock_written: Option<PathBuf>,
     /// The whole run's duration.
@@ -132,6 +135,9 @@ impl fmt::Display for Report {
                 version(self.version_before)
             )?;
         } else {
+            if let Some(backup) = &self.backup {
+                writeln!(f, "schema: backed up to {backup}")?;
+            }
             writeln!(
                 f,
                 "schema: applied {} migration{} (version {} -> {}) in {}",
@@ -197,6 +203,7 @@ mod tests {
             seeded: Vec::new(),
             amended: Vec::new(),
             warnings: vec!["something to know".into()],
+            backup: None,
             lock_written: None,
             duration: Duration::from_millis(3),
         };

@@ -71,6 +71,10 @@ impl Migrator {
         let plan = self.plan(&history, target)?;
         let mut report = self.report(&plan, started);
         report.log_warnings();
+        self.backup(&plan, &mut report, || {
+            crate::backup::sqlite(conn, self.policy().backups_kept(), plan.newest_applied, "")
+                .map(|path| path.display().to_string())
+        })?;
         let audit = self.audit();
 
         for planned in &plan.amendments {

@@ -317,6 +317,21 @@ impl Migrator {
         let plan = self.plan(&history, target)?;
         let mut report = self.report(&plan, started);
         report.log_warnings();
+        let wanted =
+            self.policy().server_backup().is_some() || self.policy().backup_asked() == Some(true);
+        if wanted {
+            self.backup(&plan, &mut report, || match self.policy().server_backup() {
+            Some((command, url)) => crate::backup::command(command, url, plan.newest_applied),
+            None if DB::DIALECT == Dialect::Sqlite => Err(
+                "backups of SQLite through sqlx are not supported; use the rusqlite executor or Policy::backup_command"
+                    .to_owned(),
+            ),
+            None => Err(
+                "the policy backs up before migrating but names no backup command (Policy::backup_command)"
+                    .to_owned(),
+            ),
+        })?;
+        }
         let audit = self.audit();
         let transactional_ddl = DB::DIALECT.transactional_ddl();
 

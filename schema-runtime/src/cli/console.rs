@@ -27,6 +27,11 @@ pub(crate) trait Console {
     fn script(&mut self, sql: &str) -> Result<(), Error>;
     /// The startup runner, up to `target`.
     fn migrate(&mut self, migrator: &Migrator, target: Option<Version>) -> Result<Report, Error>;
+    /// The rusqlite connection, for what only SQLite can do (online backup and restore).
+    #[cfg(feature = "rusqlite")]
+    fn sqlite(&mut self) -> Option<&mut rusqlite::Connection> {
+        None
+    }
 }
 
 /// Opens the database a URL names, with the backends this build has.
@@ -144,6 +149,10 @@ mod sqlite {
             target: Option<Version>,
         ) -> Result<Report, Error> {
             migrator.run_to(&mut self.0, target)
+        }
+
+        fn sqlite(&mut self) -> Option<&mut Connection> {
+            Some(&mut self.0)
         }
     }
 }

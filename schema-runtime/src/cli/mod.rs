@@ -155,6 +155,18 @@ pub enum Command {
         #[arg(long)]
         reason: String,
     },
+    /// Back the database up now: SQLite into `backups/` beside it, a server with
+    /// `SCHEMA_BACKUP_COMMAND`.
+    Backup,
+    /// Replace the SQLite database with a backup, after checking the backup's integrity;
+    /// the database it replaces is kept in `backups/`.
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+        /// In production: the database's name, typed to confirm.
+        #[arg(long, value_name = "DATABASE")]
+        confirm_production: Option<String>,
+    },
     /// Compare the database with this binary and the lock; exit 1 on any difference.
     Verify {
         /// Do not count pending migrations (the check before `migrate` in a pipeline).
@@ -330,6 +342,11 @@ impl Cli {
             Command::Amend { version, reason } => {
                 amend(self.migrations, Version::new(version), &reason)
             }
+            Command::Backup => session(policy()?)?.backup(),
+            Command::Restore {
+                file,
+                confirm_production,
+            } => session(policy()?)?.restore(&file, confirm_production.as_deref()),
             Command::Verify { pending_ok, json } => session(policy()?)?.verify(pending_ok, json),
             Command::Repair {
                 version,
@@ -347,48 +364,7 @@ impl Cli {
     }
 }
 
-/// A URL with its password replaced by `***`: what every message and log prints.
-///
-/// ```
-/// use schema_runtime::cli::redact;
-///
-/// assert_eq!(redact("postgres://app:s3cret@db/app"), "postgres://app:***@db/app");
-/// assert_eq!(redact("sqlite:data/app.db"), "sqlite:data/app.db");
-/// ```
-pub fn redact(url: &str) -> String {
-    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
-        return url.to_owned();
-    };
-    let authority_end = url[scheme_end..]
-        .find(['/', '?'])
-        .map_or(url.len(), |i| scheme_end + i);
-    let authority = &url[scheme_end..authority_end];
-    let mut redacted = match authority.rfind('@') {
-        Some(at) => match authority[..at].split_once(':') {
-            Some((user, _)) => format!(
-                "{}{user}:***{}{}",
-                &url[..scheme_end],
-                &authority[at..],
-                &url[authority_end..]
-            ),
-            None => url.to_owned(),
-        },
-        None => url.to_owned(),
-    };
-    // A password may also travel as a query parameter.
-    if let Some(query_at) = redacted.find('?') {
-        let (base, query) = redacted.split_at(query_at + 1);
-        let query: Vec<String> = query
-            .split('&')
-            .map(|pair| match pair.split_once('=') {
-                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
-                _ => pair.to_owned(),
-            })
-            .collect();
-        redacted = format!("{base}{}", query.join("&"));
-    }
-    redacted
-}
+pub use crate::redact_url as redact;
 
 /// The database's own name, as an operator types it to confirm: the SQLite file's name,
 /// or the server database's.
@@ -965,6 +941,97 @@ impl Session {
             .migrate(&self.migrator, Some(migration.version()))?;
         print!("{report}");
         Ok(0)
+    }
+
+    fn backup(mut self) -> Outcome {
+        let recorded = self.recorded()?;
+        let version = recorded
+            .newest_migration()
+            .map(|row| Version::new(row.version as u64));
+        let keep = self.policy().backups_kept();
+        #[cfg(feature = "rusqlite")]
+        if let Some(conn) = self.console.sqlite() {
+            let path = crate::backup::sqlite(conn, keep, version, "").map_err(Failure::check)?;
+            println!("backed up {} to {}", redact(&self.url), path.display());
+            return Ok(0);
+        }
+        let _ = keep;
+        match self.policy().server_backup() {
+            Some((command, url)) => {
+                let name = crate::backup::command(command, url, version).map_err(Failure::check)?;
+                println!(
+                    "backed up {} with SCHEMA_BACKUP_COMMAND ({name})",
+                    redact(&self.url)
+                );
+                Ok(0)
+            }
+            None => Err(Failure::usage(
+                "a server is backed up by a command of yours: set SCHEMA_BACKUP_COMMAND (for example pg_dump --format=custom --file=\"backups/$SCHEMA_BACKUP_NAME\" \"$DATABASE_URL\"); it receives the URL in DATABASE_URL",
+            )),
+        }
+    }
+
+    fn restore(mut self, file: &Path, confirm: Option<&str>) -> Outcome {
+        let recorded = self.recorded()?;
+        self.guard_production(&recorded, "restore a backup", confirm)?;
+        #[cfg(feature = "rusqlite")]
+        if let Some(conn) = self.console.sqlite() {
+            let check = rusqlite::Connection::open_with_flags(
+                file,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+            )
+            .and_then(|backup| {
+                backup.query_row("PRAGMA integrity_check", [], |row| row.get::<_, String>(0))
+            });
+            match check {
+                Ok(result) if result == "ok" => {}
+                Ok(result) => {
+                    return Err(Failure::check(format!(
+                        "{} failed its integrity check ({result}); nothing was changed",
+                        file.display()
+                    )));
+                }
+                Err(error) => {
+                    return Err(Failure::check(format!(
+                        "{} is not a readable SQLite database ({error}); nothing was changed",
+                        file.display()
+                    )));
+                }
+            }
+            let version = recorded
+                .newest_migration()
+                .map(|row| Version::new(row.version as u64));
+            let kept = crate::backup::sqlite(
+                conn,
+                self.migrator.policy().backups_kept(),
+                version,
+                "-replaced",
+            )
+            .map_err(|e| Failure::check(format!("{e}; nothing was changed")))?;
+            conn.restore(
+                rusqlite::MAIN_DB,
+                file,
+                None::<fn(rusqlite::backup::Progress)>,
+            )
+            .map_err(|e| {
+                Failure::check(format!(
+                    "restoring {} failed: {e}. The database as it was is kept at {}",
+                    file.display(),
+                    kept.display()
+                ))
+            })?;
+            println!(
+                "restored {} from {}; the database it replaced is kept at {}",
+                redact(&self.url),
+                file.display(),
+                kept.display()
+            );
+            return Ok(0);
+        }
+        let _ = (recorded, file);
+        Err(Failure::usage(
+            "restore works on SQLite; restore a server with its own tool (pg_restore, mysql) from the file your backup command wrote",
+        ))
     }
 
     fn differences(&mut self, pending_ok: bool) -> Result<Vec<Difference>, Failure> {
