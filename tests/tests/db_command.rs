@@ -568,6 +568,18 @@ fn usage_and_environment_errors_exit_2() {
         .output()
         .unwrap();
     assert_eq!(bad_env.status.code(), Some(2));
+    let dir = tempfile::tempdir().unwrap();
+    let missing = format!("sqlite:{}", dir.path().join("typo.db").display());
+    let status = run(&["status"], Some(&missing));
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    assert!(status.stderr.contains("it reads as empty"), "{}", status.stderr);
+    let down = run(&["down"], Some(&missing));
+    assert_eq!(down.code, 2);
+    assert!(down.stderr.contains("there is no SQLite database at"));
+    assert!(
+        !dir.path().join("typo.db").exists(),
+        "reading or refusing creates no file"
+    );
     let help = run(&["--help"], None);
     assert_eq!(help.code, 0);
     assert!(help.stdout.contains("verify"));

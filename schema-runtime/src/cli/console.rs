@@ -34,14 +34,28 @@ pub(crate) trait Console {
     }
 }
 
-/// Opens the database a URL names, with the backends this build has.
-pub(crate) fn open(url: &str) -> Result<Box<dyn Console>, String> {
+/// What to do with a SQLite file that does not exist.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Missing {
+    /// Create it (the commands that migrate).
+    Create,
+    /// Read it as an empty database, creating nothing (the read commands).
+    Empty,
+    /// Refuse (the commands that change an existing database).
+    Refuse,
+}
+
+/// Opens the database a URL names, with the backends this build has. A SQLite file that
+/// does not exist is created only by the commands that migrate, so a mistyped path never
+/// leaves a new empty file behind.
+#[cfg_attr(not(feature = "rusqlite"), allow(unused_variables))]
+pub(crate) fn open(url: &str, missing: Missing) -> Result<Box<dyn Console>, String> {
     if let Some(path) = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
     {
         #[cfg(feature = "rusqlite")]
-        return sqlite::open(path.split('?').next().unwrap_or(path));
+        return sqlite::open(path.split('?').next().unwrap_or(path), missing);
         #[cfg(not(feature = "rusqlite"))]
         return Err(format!(
             "this build has no SQLite support for {path} (enable schema-runtime's `rusqlite` feature)"
@@ -80,7 +94,21 @@ mod sqlite {
 
     struct Sqlite(Connection);
 
-    pub(super) fn open(path: &str) -> Result<Box<dyn Console>, String> {
+    pub(super) fn open(path: &str, missing: Missing) -> Result<Box<dyn Console>, String> {
+        let exists = path == ":memory:" || std::path::Path::new(path).exists();
+        let path = match missing {
+            _ if exists => path,
+            Missing::Create => path,
+            Missing::Empty => {
+                eprintln!("note: there is no SQLite database at {path} yet; it reads as empty");
+                ":memory:"
+            }
+            Missing::Refuse => {
+                return Err(format!(
+                    "there is no SQLite database at {path} (`db migrate` creates it)"
+                ));
+            }
+        };
         let conn = Connection::open(path)
             .map_err(|e| format!("cannot open the SQLite file {path}: {e}"))?;
         conn.execute_batch("PRAGMA foreign_keys = ON")

@@ -306,9 +306,16 @@ impl Cli {
                 Failure::usage("no database: set DATABASE_URL or pass --database-url")
             })
         };
+        let missing = match command.command {
+            Command::Migrate { .. } | Command::Seed => console::Missing::Create,
+            Command::Status { .. } | Command::Plan { .. } | Command::Verify { .. } => {
+                console::Missing::Empty
+            }
+            _ => console::Missing::Refuse,
+        };
         let session = |policy: Policy| -> Result<Session, Failure> {
             let url = url()?;
-            let console = console::open(&url).map_err(Failure::usage)?;
+            let console = console::open(&url, missing).map_err(Failure::usage)?;
             Ok(Session {
                 migrator: Migrator::with_policy(self.migrations, policy),
                 url,
