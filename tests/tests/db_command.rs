@@ -572,7 +572,11 @@ fn usage_and_environment_errors_exit_2() {
     let missing = format!("sqlite:{}", dir.path().join("typo.db").display());
     let status = run(&["status"], Some(&missing));
     assert_eq!(status.code, 0, "{}", status.stderr);
-    assert!(status.stderr.contains("it reads as empty"), "{}", status.stderr);
+    assert!(
+        status.stderr.contains("it reads as empty"),
+        "{}",
+        status.stderr
+    );
     let down = run(&["down"], Some(&missing));
     assert_eq!(down.code, 2);
     assert!(down.stderr.contains("there is no SQLite database at"));
