@@ -17,6 +17,7 @@ use std::process::ExitCode;
 
 mod server;
 
+use schema_runtime::redact_url as redact;
 use schema_runtime::rusqlite::{Connection, OptionalExtension, params};
 use schema_runtime::{Migrations, Migrator};
 
@@ -129,11 +130,6 @@ fn default_sqlite() -> Result<PathBuf, String> {
     std::fs::create_dir_all(&folder)
         .map_err(|e| format!("cannot create {}: {e}", folder.display()))?;
     Ok(folder.join("tasks.db"))
-}
-
-/// A URL with its password replaced: never print a password.
-fn redact(url: &str) -> String {
-    schema_runtime::cli::redact(url)
 }
 
 /// An open task, as the list shows it.

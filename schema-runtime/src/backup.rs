@@ -1,7 +1,9 @@
 //! Backups before a production database changes: SQLite's online backup into a
 //! `backups/` folder beside the database, or a command the policy names for a server.
 
+#[cfg(feature = "rusqlite")]
 use std::fs;
+#[cfg(feature = "rusqlite")]
 use std::path::{Path, PathBuf};
 
 use crate::Version;
@@ -16,6 +18,7 @@ fn file_name(stem: &str, version: Option<Version>) -> String {
 }
 
 /// The `backups/` folder beside `database`, created readable by the owner only.
+#[cfg(feature = "rusqlite")]
 pub(crate) fn folder(database: &Path) -> Result<PathBuf, String> {
     let folder = database
         .parent()
@@ -33,6 +36,7 @@ pub(crate) fn folder(database: &Path) -> Result<PathBuf, String> {
 }
 
 /// An empty file at `path` that only its owner can read, for a backup to fill.
+#[cfg(feature = "rusqlite")]
 fn private_file(path: &Path) -> Result<(), String> {
     let mut options = fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -84,6 +88,7 @@ pub(crate) fn sqlite(
 }
 
 /// Removes all but the newest `keep` backups named after `stem`.
+#[cfg(feature = "rusqlite")]
 fn prune(folder: &Path, stem: &str, keep: usize) {
     let prefix = format!("{stem}-");
     let Ok(entries) = fs::read_dir(folder) else {
@@ -116,6 +121,7 @@ fn prune(folder: &Path, stem: &str, keep: usize) {
 /// Runs the policy's backup command for a server: `sh -c COMMAND` with the connection
 /// URL in `DATABASE_URL` (never on the command line) and a suggested file name in
 /// `SCHEMA_BACKUP_NAME`.
+#[cfg(any(feature = "async-runner", feature = "cli"))]
 pub(crate) fn command(
     command: &str,
     url: &str,

@@ -24,6 +24,18 @@
 
 #![warn(missing_docs)]
 
+#[cfg(all(
+    feature = "cli",
+    not(any(
+        feature = "rusqlite",
+        feature = "sqlx-postgres",
+        feature = "sqlx-mysql"
+    ))
+))]
+compile_error!(
+    "the `cli` feature needs a database to talk to: enable `rusqlite`, `sqlx-postgres` or `sqlx-mysql` beside it"
+);
+
 pub mod build;
 mod model;
 

@@ -202,7 +202,9 @@ impl Migrator {
 
 /// The SQL text of one migrator's tables, prepared once per run.
 pub(crate) struct Statements {
+    #[cfg_attr(not(any(feature = "async-runner", feature = "cli")), allow(dead_code))]
     pub history_table: String,
+    #[cfg_attr(not(feature = "async-runner"), allow(dead_code))]
     pub touch_stamp: String,
     pub create: [String; 2],
     pub read: String,
@@ -217,6 +219,7 @@ impl Statements {
     /// `E''` strings, so quotes and backslashes in any value are escaped whatever the
     /// server's `standard_conforming_strings`). `execution_ms`, when given, is an SQL
     /// expression that replaces each row's own figure.
+    #[cfg_attr(not(feature = "async-runner"), allow(dead_code))]
     pub(crate) fn insert_literal(
         &self,
         rows: &[HistoryValues<'_>],
@@ -272,6 +275,18 @@ impl Statements {
     }
 }
 
+/// A bind value, for the executors that bind through one generic call.
+#[derive(Clone, Debug)]
+#[cfg_attr(not(any(feature = "async-runner", feature = "cli")), allow(dead_code))]
+pub enum Value {
+    /// An integer.
+    Integer(i64),
+    /// A text.
+    Text(String),
+    /// A text or SQL NULL.
+    OptionalText(Option<String>),
+}
+
 /// The audit columns every history row of a run shares.
 pub(crate) struct Audit {
     pub applied_by: String,
@@ -292,6 +307,26 @@ pub(crate) struct HistoryValues<'a> {
     pub environment: &'a str,
     pub applied_by: &'a str,
     pub note: Option<String>,
+}
+
+impl HistoryValues<'_> {
+    /// The binds of an insert, in [`crate::sql_text::HISTORY_COLUMNS`] order.
+    #[cfg_attr(not(any(feature = "async-runner", feature = "cli")), allow(dead_code))]
+    pub(crate) fn binds(&self) -> Vec<Value> {
+        vec![
+            Value::Integer(self.version),
+            Value::Text(self.name.to_owned()),
+            Value::Text(self.kind.to_owned()),
+            Value::Text(self.checksum.clone()),
+            Value::Text(self.state.to_owned()),
+            Value::Text(self.applied_at.clone()),
+            Value::Integer(self.execution_ms),
+            Value::Text(self.app_version.to_owned()),
+            Value::Text(self.environment.to_owned()),
+            Value::Text(self.applied_by.to_owned()),
+            Value::OptionalText(self.note.clone()),
+        ]
+    }
 }
 
 impl Audit {

@@ -217,10 +217,12 @@ impl Policy {
     }
 
     /// Whether backups were asked for in code (`None`: the environment's default).
+    #[cfg(feature = "async-runner")]
     pub(crate) fn backup_asked(&self) -> Option<bool> {
         self.backup
     }
 
+    #[cfg(any(feature = "rusqlite", feature = "cli"))]
     pub(crate) fn backups_kept(&self) -> usize {
         self.keep_backups
     }
@@ -229,6 +231,7 @@ impl Policy {
         self.backup_failure_stops
     }
 
+    #[cfg(any(feature = "async-runner", feature = "cli"))]
     pub(crate) fn server_backup(&self) -> Option<(&str, &str)> {
         self.backup_command
             .as_ref()

@@ -51,6 +51,7 @@ pub enum MigrationLock {
 }
 
 /// The stable 64-bit key of a history table's lock: the same for every process.
+#[cfg(any(feature = "sqlx-postgres", feature = "sqlx-mysql"))]
 fn lock_key(table: &Identifier) -> i64 {
     let digest = crate::Checksum::of_normalized(format!("schema-runtime lock {table}").as_bytes());
     let bytes = digest.as_bytes();
@@ -82,7 +83,7 @@ pub trait Driver: driver::Operations {}
 
 impl<T: driver::Operations> Driver for T {}
 
-mod driver {
+pub(crate) mod driver {
     use super::*;
 
     /// The operations every backend shares, written once over sqlx's generic API.
@@ -103,12 +104,7 @@ mod driver {
         ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
     }
 
-    /// A bind value.
-    pub enum Value {
-        Integer(i64),
-        Text(String),
-        OptionalText(Option<String>),
-    }
+    pub use crate::migrator::Value;
 }
 
 use driver::{Operations, Value};
@@ -176,22 +172,6 @@ where
 }
 
 /// A history row's binds, in [`crate::sql_text::HISTORY_COLUMNS`] order.
-fn row_values(row: &HistoryValues<'_>) -> Vec<Value> {
-    vec![
-        Value::Integer(row.version),
-        Value::Text(row.name.to_owned()),
-        Value::Text(row.kind.to_owned()),
-        Value::Text(row.checksum.clone()),
-        Value::Text(row.state.to_owned()),
-        Value::Text(row.applied_at.clone()),
-        Value::Integer(row.execution_ms),
-        Value::Text(row.app_version.to_owned()),
-        Value::Text(row.environment.to_owned()),
-        Value::Text(row.applied_by.to_owned()),
-        Value::OptionalText(row.note.clone()),
-    ]
-}
-
 fn is_missing_table(error: &dyn sqlx::error::DatabaseError) -> bool {
     // PostgreSQL 42P01, MySQL 1146 (42S02), SQLite "no such table".
     matches!(error.code().as_deref(), Some("42P01" | "42S02" | "1146"))
@@ -364,8 +344,7 @@ impl Migrator {
                     ],
                 )
                 .await?;
-                conn.bind_execute(&statements.insert, row_values(&row))
-                    .await
+                conn.bind_execute(&statements.insert, row.binds()).await
             })
             .await
             .map_err(|failure| failure.into_error(recording))?;
@@ -469,26 +448,25 @@ async fn connect<DB: Backend>(
     pool: &Pool<DB>,
     deadline: Duration,
 ) -> Result<PoolConnection<DB>, Error> {
-    let started = Instant::now();
-    let mut wait = Duration::from_millis(100);
+    let mut backoff =
+        Backoff::with_pauses(deadline, Duration::from_millis(100), Duration::from_secs(5));
     let mut attempt = 1u32;
     loop {
         match pool.acquire().await {
             Ok(conn) => return Ok(conn),
-            Err(error) if unreachable(&error) && started.elapsed() + wait <= deadline => {
+            Err(error) if unreachable(&error) && backoff.has_time() => {
                 tracing::warn!(
                     "schema: the database is not reachable yet (attempt {attempt}: {error}); retrying in {} ms",
-                    wait.as_millis()
+                    backoff.next_pause().as_millis()
                 );
-                tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(Duration::from_secs(5));
+                backoff.wait().await;
                 attempt += 1;
             }
             Err(error) => {
                 let context = if attempt > 1 {
                     format!(
                         "connecting to the database ({attempt} attempts over {:.1} s)",
-                        started.elapsed().as_secs_f64()
+                        backoff.started.elapsed().as_secs_f64()
                     )
                 } else {
                     "connecting to the database".to_owned()
@@ -658,7 +636,7 @@ where
         row.execution_ms = duration.as_millis() as i64;
         if let Err(error) = session
             .conn
-            .bind_execute(&statements.insert, row_values(&row))
+            .bind_execute(&statements.insert, row.binds())
             .await
         {
             rollback(session).await;
@@ -672,7 +650,7 @@ where
         commit_group(session).await?;
         session
             .conn
-            .bind_execute(&statements.insert, row_values(&row))
+            .bind_execute(&statements.insert, row.binds())
             .await?;
         let started = Instant::now();
         let parts = if split {
@@ -830,30 +808,56 @@ where
     Ok(())
 }
 
-/// Pauses between tries for a lock, longer each time, until a deadline.
+/// Pauses between tries (for a lock, or a server that is not up yet), twice as long
+/// each time up to a cap, until a deadline.
 struct Backoff {
     started: Instant,
     timeout: Duration,
     pause: Duration,
+    max_pause: Duration,
 }
 
 impl Backoff {
+    /// The pauses of a lock wait: from 5 ms to 200 ms.
+    #[cfg(any(feature = "sqlx-postgres", feature = "sqlx-mysql"))]
     fn new(timeout: Duration) -> Backoff {
+        Backoff::with_pauses(
+            timeout,
+            Duration::from_millis(5),
+            Duration::from_millis(200),
+        )
+    }
+
+    fn with_pauses(timeout: Duration, first: Duration, max_pause: Duration) -> Backoff {
         Backoff {
             started: Instant::now(),
             timeout,
-            pause: Duration::from_millis(5),
+            pause: first,
+            max_pause,
         }
+    }
+
+    fn left(&self) -> Duration {
+        self.timeout.saturating_sub(self.started.elapsed())
+    }
+
+    /// Whether the deadline leaves time for another try.
+    fn has_time(&self) -> bool {
+        !self.left().is_zero()
+    }
+
+    /// How long the next [`wait`](Self::wait) pauses.
+    fn next_pause(&self) -> Duration {
+        self.pause.min(self.left())
     }
 
     /// Waits before the next try; `false` once the deadline has passed.
     async fn wait(&mut self) -> bool {
-        let left = self.timeout.saturating_sub(self.started.elapsed());
-        if left.is_zero() {
+        if !self.has_time() {
             return false;
         }
-        tokio::time::sleep(self.pause.min(left)).await;
-        self.pause = (self.pause * 2).min(Duration::from_millis(200));
+        tokio::time::sleep(self.next_pause()).await;
+        self.pause = (self.pause * 2).min(self.max_pause);
         true
     }
 }

@@ -4,13 +4,7 @@
 use crate::sql_text::Dialect;
 use crate::{Error, Migrator, Report, Version};
 
-/// A bind value.
-#[derive(Clone, Debug)]
-pub(crate) enum Param {
-    Integer(i64),
-    Text(String),
-    Null,
-}
+pub(crate) use crate::migrator::Value as Param;
 
 /// A row read as text (`None` for SQL NULL).
 pub(crate) type TextRow = Vec<Option<String>>;
@@ -121,7 +115,7 @@ mod sqlite {
             match self {
                 Param::Integer(v) => v.to_sql(),
                 Param::Text(v) => v.to_sql(),
-                Param::Null => rusqlite::types::Null.to_sql(),
+                Param::OptionalText(v) => v.to_sql(),
             }
         }
     }
@@ -191,6 +185,7 @@ mod servers {
     use sqlx::{AssertSqlSafe, Executor, Pool, Row};
 
     use super::*;
+    use crate::sqlx_backend::driver::Operations;
     use crate::sqlx_backend::{Backend, Driver};
 
     /// A pool of one connection, driven by a runtime of its own.
@@ -256,11 +251,8 @@ mod servers {
         DB: Backend,
         PoolConnection<DB>: Driver,
         for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-        for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-        for<'q> String: sqlx::Encode<'q, DB> + sqlx::Decode<'q, DB> + sqlx::Type<DB>,
-        for<'q> Option<String>: sqlx::Encode<'q, DB>,
+        for<'q> String: sqlx::Decode<'q, DB> + sqlx::Type<DB>,
         usize: sqlx::ColumnIndex<DB::Row>,
-        DB::Arguments: sqlx::IntoArguments<DB>,
     {
         fn dialect(&self) -> Dialect {
             DB::DIALECT
@@ -284,31 +276,16 @@ mod servers {
         }
 
         fn execute(&mut self, sql: &str, params: &[Param]) -> Result<(), Error> {
-            let mut query = sqlx::query(AssertSqlSafe(sql.to_owned()));
-            for param in params {
-                query = match param {
-                    Param::Integer(v) => query.bind(*v),
-                    Param::Text(v) => query.bind(v.clone()),
-                    Param::Null => query.bind(None::<String>),
-                };
-            }
-            let result = {
-                let (runtime, conn) = self.conn()?;
-                runtime.block_on(query.execute(&mut **conn))
-            };
-            result
-                .map(drop)
+            let (runtime, conn) = self.conn()?;
+            runtime
+                .block_on(conn.bind_execute(sql, params.to_vec()))
                 .map_err(|e| Error::database("writing the database", e))
         }
 
         fn script(&mut self, sql: &str) -> Result<(), Error> {
-            let sql = sql.to_owned();
-            let result = {
-                let (runtime, conn) = self.conn()?;
-                runtime.block_on(sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut **conn))
-            };
-            result
-                .map(drop)
+            let (runtime, conn) = self.conn()?;
+            runtime
+                .block_on(conn.statement(sql))
                 .map_err(|e| Error::database("running SQL", e))
         }
 

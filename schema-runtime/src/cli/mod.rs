@@ -761,11 +761,10 @@ impl Session {
                 return Err(Failure::usage("not confirmed; nothing was changed"));
             }
         }
-        let pending = self.migrations().migrations().len();
         eprintln!(
             "migrating {} ({} migrations in this binary)…",
             redact(&self.url),
-            pending
+            self.migrations().migrations().len()
         );
         let report = self.console.migrate(&self.migrator, target)?;
         print!("{report}");
@@ -879,7 +878,7 @@ impl Session {
                     whole_run: false,
                 })?;
             console.execute(&delete, &[Param::Integer(version)])?;
-            console.execute(&statements.insert, &params(&row))
+            console.execute(&statements.insert, &row.binds())
         };
         if transactional {
             let begin = if dialect == Dialect::Sqlite {
@@ -1248,10 +1247,10 @@ impl Session {
             )
         };
         self.console.script("BEGIN")?;
-        let result = self.console.execute(&update, &binds).and_then(|()| {
-            self.console
-                .execute(&statements.insert, &params(&audit_row))
-        });
+        let result = self
+            .console
+            .execute(&update, &binds)
+            .and_then(|()| self.console.execute(&statements.insert, &audit_row.binds()));
         if let Err(error) = result {
             let _ = self.console.script("ROLLBACK");
             return Err(error.into());
@@ -1260,23 +1259,6 @@ impl Session {
         println!("{done}");
         Ok(0)
     }
-}
-
-/// A history row's binds, in [`crate::sql_text::HISTORY_COLUMNS`] order.
-fn params(row: &crate::migrator::HistoryValues<'_>) -> Vec<Param> {
-    vec![
-        Param::Integer(row.version),
-        Param::Text(row.name.to_owned()),
-        Param::Text(row.kind.to_owned()),
-        Param::Text(row.checksum.clone()),
-        Param::Text(row.state.to_owned()),
-        Param::Text(row.applied_at.clone()),
-        Param::Integer(row.execution_ms),
-        Param::Text(row.app_version.to_owned()),
-        Param::Text(row.environment.to_owned()),
-        Param::Text(row.applied_by.to_owned()),
-        row.note.clone().map_or(Param::Null, Param::Text),
-    ]
 }
 
 /// The folder the binary was compiled from, or why it cannot be used.
