@@ -27,6 +27,24 @@ pub enum Error {
         value: String,
     },
 
+    /// A setting read from the environment has a value that is not understood.
+    #[error("{name}=`{value}` is not understood; use {expected}")]
+    InvalidSetting {
+        /// The variable.
+        name: &'static str,
+        /// The value it had.
+        value: String,
+        /// What it may be.
+        expected: &'static str,
+    },
+
+    /// The live schema differs from what the migrations left, and the policy stops on
+    /// drift; nothing was changed.
+    #[error(
+        "{0}. Nothing was migrated. Write a migration that makes (or undoes) the change, or, after checking it, accept the live schema with `db drift --accept --reason \"...\"`; Policy::on_drift(DriftCheck::Warn) or SCHEMA_DRIFT=warn makes this a warning"
+    )]
+    Drift(crate::drift::Drift),
+
     /// A configured table name is not a plain identifier.
     #[error(
         "`{name}` is not a valid table name: use letters, digits and `_` (not starting with a digit, at most 63 characters), optionally as `schema.table`"

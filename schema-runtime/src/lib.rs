@@ -48,6 +48,8 @@ pub mod cli;
 #[cfg(feature = "runner")]
 mod devlock;
 #[cfg(feature = "runner")]
+pub mod drift;
+#[cfg(feature = "runner")]
 mod environment;
 #[cfg(feature = "runner")]
 mod error;

@@ -1,5 +1,6 @@
 //! The migrator: the embedded list and a policy, shared by every backend's executor.
 
+use crate::drift::{self, DriftCheck, Fingerprint};
 use crate::error::Error;
 use crate::plan::{self, History, Plan};
 use crate::report::Report;
@@ -107,6 +108,7 @@ impl Migrator {
         let history = &self.policy.history_table;
         let meta = &self.policy.meta_table;
         Statements {
+            dialect,
             history_table: history.quoted(dialect),
             touch_stamp: format!(
                 "UPDATE {} SET value = value WHERE key_name = '{}'",
@@ -119,7 +121,89 @@ impl Migrator {
             finish: dialect.finish_history(history),
             update_checksum: dialect.update_checksum(history),
             insert_stamp: dialect.insert_stamp(meta),
+            read_meta: dialect.read_meta(meta),
+            delete_meta: dialect.delete_meta(meta),
+            insert_meta: dialect.insert_meta(meta),
+            fingerprint: drift::query(dialect),
         }
+    }
+
+    /// The live schema from catalog rows, without this migrator's own tables.
+    pub(crate) fn fingerprint(&self, rows: Vec<Vec<Option<String>>>) -> Fingerprint {
+        Fingerprint::from_rows(rows, &[&self.policy.history_table, &self.policy.meta_table])
+    }
+
+    /// Whether an up-to-date start compares the live schema with the fingerprint: on
+    /// SQLite only when its schema counter moved since the fingerprint was recorded.
+    pub(crate) fn drift_due(&self, history: &History, dialect: Dialect) -> bool {
+        self.policy.drift_on_every_start(dialect)
+            && match dialect {
+                Dialect::Sqlite => history
+                    .fingerprint_cookie
+                    .is_some_and(|recorded| Some(recorded) != history.schema_cookie),
+                Dialect::Postgres | Dialect::Mysql => true,
+            }
+    }
+
+    /// Whether a run with `plan` compares the schema before it migrates and records it after.
+    pub(crate) fn watches_drift(&self, plan: &Plan) -> bool {
+        self.policy.drift_check() != DriftCheck::Off && !plan.pending.is_empty()
+    }
+
+    /// Compares the live schema with the recorded fingerprint (if any): a warning in the
+    /// report, or the run's error when the policy stops on drift. Whether it differed.
+    pub(crate) fn judge_drift(
+        &self,
+        recorded: Option<&str>,
+        live: &Fingerprint,
+        report: &mut Report,
+    ) -> Result<bool, Error> {
+        let Some(drift) = recorded.and_then(|text| drift::compare_recorded(text, live)) else {
+            return Ok(false);
+        };
+        match self.policy.drift_check() {
+            DriftCheck::Error => Err(Error::Drift(drift)),
+            DriftCheck::Off => Ok(false),
+            DriftCheck::Warn => {
+                let warning = format!(
+                    "{drift}. Write a migration that makes (or undoes) the change, or accept it with `db drift --accept`"
+                );
+                tracing::warn!("schema: {warning}");
+                report.warnings.push(warning);
+                report.drift = Some(drift);
+                Ok(true)
+            }
+        }
+    }
+
+    /// The fingerprint text to record after a run that found `before` (when it compared)
+    /// and left `after`. Drift found before the run stays drift.
+    pub(crate) fn fingerprint_to_record(
+        &self,
+        recorded: Option<&str>,
+        before: Option<&Fingerprint>,
+        after: &Fingerprint,
+        newest: Option<Version>,
+    ) -> String {
+        let base = match (recorded.and_then(Fingerprint::parse), before) {
+            (Some((recorded, _, _)), Some(before)) => recorded.carry_over(before, after),
+            _ => after.clone(),
+        };
+        base.render(newest, &audit::now_utc())
+    }
+
+    /// Tells that the fingerprint could not be read or recorded; never stops a run.
+    pub(crate) fn fingerprint_failed(
+        &self,
+        doing: &str,
+        error: impl std::fmt::Display,
+        report: &mut Report,
+    ) {
+        let warning = format!(
+            "{doing} the schema fingerprint failed ({error}); drift is not checked until the next migration records one"
+        );
+        tracing::warn!("schema: {warning}");
+        report.warnings.push(warning);
     }
 
     /// The audit values of this run.
@@ -148,6 +232,7 @@ impl Migrator {
                 .cloned()
                 .collect(),
             backup: None,
+            drift: None,
             lock_written: None,
             duration: started.elapsed(),
         }
@@ -202,6 +287,8 @@ impl Migrator {
 
 /// The SQL text of one migrator's tables, prepared once per run.
 pub(crate) struct Statements {
+    #[cfg_attr(not(feature = "async-runner"), allow(dead_code))]
+    pub dialect: Dialect,
     #[cfg_attr(not(any(feature = "async-runner", feature = "cli")), allow(dead_code))]
     pub history_table: String,
     #[cfg_attr(not(feature = "async-runner"), allow(dead_code))]
@@ -212,6 +299,10 @@ pub(crate) struct Statements {
     pub finish: String,
     pub update_checksum: String,
     pub insert_stamp: String,
+    pub read_meta: String,
+    pub delete_meta: String,
+    pub insert_meta: String,
+    pub fingerprint: &'static str,
 }
 
 impl Statements {

@@ -33,6 +33,10 @@ pub struct History {
     pub rows: Vec<HistoryRow>,
     /// The environment the database was stamped with, if any.
     pub stamp: Option<String>,
+    /// SQLite's schema counter when the drift fingerprint was recorded.
+    pub fingerprint_cookie: Option<i64>,
+    /// SQLite's schema counter now.
+    pub schema_cookie: Option<i64>,
 }
 
 /// An amendment from the lock that this database must record: it ran `from`, the
@@ -208,6 +212,14 @@ impl History {
         let kind = match kind {
             b"migration" => RowKind::Migration,
             b"seed" => RowKind::Seed,
+            b"fingerprint" => {
+                self.fingerprint_cookie = Some(version.get() as i64);
+                return;
+            }
+            b"cookie" => {
+                self.schema_cookie = Some(version.get() as i64);
+                return;
+            }
             _ => {
                 self.stamp = Some(String::from_utf8_lossy(checksum).into_owned());
                 return;
@@ -281,6 +293,7 @@ mod tests {
         History {
             rows,
             stamp: Some("development".into()),
+            ..History::default()
         }
     }
 
@@ -527,6 +540,7 @@ mod tests {
                 finished: true,
             }],
             stamp: None,
+            ..History::default()
         };
         let plan = plan(&migrations, &ran, &seeded, None).unwrap();
         assert!(plan.seeds.is_empty());

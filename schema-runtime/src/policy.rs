@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::drift::DriftCheck;
 use crate::environment::{self, Environment, EnvironmentSource};
 use crate::sql_text::Identifier;
 use crate::{Error, Migrations};
@@ -43,6 +44,8 @@ pub struct Policy {
     keep_backups: usize,
     backup_failure_stops: bool,
     backup_command: Option<(String, String)>,
+    drift: DriftCheck,
+    drift_every_start: Option<bool>,
     pub(crate) history_table: Identifier,
     pub(crate) meta_table: Identifier,
 }
@@ -66,6 +69,8 @@ impl Policy {
             keep_backups: 10,
             backup_failure_stops: true,
             backup_command: None,
+            drift: DriftCheck::Warn,
+            drift_every_start: None,
             history_table: Identifier::new_unchecked("schema_history"),
             meta_table: Identifier::new_unchecked("schema_meta"),
         }
@@ -75,12 +80,27 @@ impl Policy {
     /// debug build of the application and production in a release build) and `SEED_DB`.
     /// `SCHEMA_BACKUP_COMMAND`, when set, is the servers' backup command
     /// ([`backup_command`](Self::backup_command)) with `DATABASE_URL` as its URL.
+    /// `SCHEMA_DRIFT` (`warn`, `error` or `off`) sets [`on_drift`](Self::on_drift).
     pub fn from_env(migrations: &Migrations) -> Result<Self, Error> {
-        let policy = Policy::from_vars(
+        let mut policy = Policy::from_vars(
             std::env::var("APP_ENV").ok().as_deref(),
             std::env::var("SEED_DB").ok().as_deref(),
             migrations.debug_build(),
         )?;
+        if let Ok(value) = std::env::var("SCHEMA_DRIFT") {
+            policy.drift = match value.trim().to_ascii_lowercase().as_str() {
+                "warn" | "" => DriftCheck::Warn,
+                "error" => DriftCheck::Error,
+                "off" => DriftCheck::Off,
+                _ => {
+                    return Err(Error::InvalidSetting {
+                        name: "SCHEMA_DRIFT",
+                        value,
+                        expected: "warn, error or off",
+                    });
+                }
+            };
+        }
         Ok(match std::env::var("SCHEMA_BACKUP_COMMAND") {
             Ok(command) if !command.trim().is_empty() => {
                 policy.backup_command(command, std::env::var("DATABASE_URL").unwrap_or_default())
@@ -236,6 +256,39 @@ impl Policy {
         self.backup_command
             .as_ref()
             .map(|(command, url)| (command.as_str(), url.as_str()))
+    }
+
+    /// What a start does when the live schema differs from the fingerprint the last
+    /// migration recorded (see [`drift`](crate::drift)): warn (the default, in every
+    /// environment), stop before changing anything ([`DriftCheck::Error`]), or neither
+    /// compare nor record ([`DriftCheck::Off`]).
+    pub fn on_drift(mut self, check: DriftCheck) -> Self {
+        self.drift = check;
+        self
+    }
+
+    /// What a start does about drift.
+    pub fn drift_check(&self) -> DriftCheck {
+        self.drift
+    }
+
+    /// Whether starts that have nothing to migrate compare the schema too. Every start
+    /// that migrates compares before it changes anything. On SQLite the default is yes,
+    /// at no cost: SQLite counts schema changes, and the full comparison runs only when
+    /// the count moved. A server has no such count, and reading its catalog costs far more
+    /// than the up-to-date check itself (about 100 ms for 1,000 tables on PostgreSQL), so
+    /// there the default is no: `db drift` and `db verify` in the deploy pipeline do it.
+    pub fn check_drift_on_every_start(mut self, every: bool) -> Self {
+        self.drift_every_start = Some(every);
+        self
+    }
+
+    /// Whether an up-to-date start on a backend of `dialect` compares the schema.
+    pub(crate) fn drift_on_every_start(&self, dialect: crate::sql_text::Dialect) -> bool {
+        self.drift != DriftCheck::Off
+            && self
+                .drift_every_start
+                .unwrap_or(dialect == crate::sql_text::Dialect::Sqlite)
     }
 
     /// How long startup keeps retrying, with backoff, a server that cannot be reached yet

@@ -58,6 +58,9 @@ pub struct Report {
     /// The backup made before the first migration of this run, if any: a file path
     /// (SQLite) or the name given to the policy's backup command (servers).
     pub backup: Option<String>,
+    /// How the live schema differed from the recorded fingerprint when this run compared
+    /// them (also one of the warnings); `None` when it matched or was not compared.
+    pub drift: Option<crate::drift::Drift>,
     /// The lock file this development run wrote, if any.
     pub lock_written: Option<PathBuf>,
     /// The whole run's duration.
@@ -204,6 +207,7 @@ mod tests {
             amended: Vec::new(),
             warnings: vec!["something to know".into()],
             backup: None,
+            drift: None,
             lock_written: None,
             duration: Duration::from_millis(3),
         };

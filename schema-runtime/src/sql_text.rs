@@ -161,28 +161,69 @@ impl Dialect {
 
     /// `CREATE TABLE IF NOT EXISTS` for the metadata table.
     pub fn create_meta(self, table: &Identifier) -> String {
-        let key = if self == Dialect::Mysql {
-            "VARCHAR(64)"
+        // MySQL's TEXT holds 64 KiB; a schema's fingerprint can be larger.
+        let (key, value) = if self == Dialect::Mysql {
+            ("VARCHAR(64)", "LONGTEXT")
         } else {
-            "TEXT"
+            ("TEXT", "TEXT")
         };
         format!(
-            "CREATE TABLE IF NOT EXISTS {} (key_name {key} NOT NULL PRIMARY KEY, value TEXT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS {} (key_name {key} NOT NULL PRIMARY KEY, value {value} NOT NULL)",
             table.quoted(self)
         )
     }
 
     /// One query for everything startup needs: each migration and seed row, and the
-    /// environment stamp as a row of kind `stamp`.
+    /// environment stamp as a row of kind `stamp`. On SQLite also the schema counter when
+    /// the drift fingerprint was recorded (kind `fingerprint`) and now (kind `cookie`),
+    /// so that an up-to-date start sees drift without reading the catalog.
     pub fn read_history(self, history: &Identifier, meta: &Identifier) -> String {
+        let cookies = if self == Dialect::Sqlite {
+            format!(
+                " UNION ALL SELECT 'fingerprint', CAST(value AS INTEGER), '', '' FROM {meta} WHERE key_name = '{cookie}' \
+                 UNION ALL SELECT 'cookie', schema_version, '', '' FROM pragma_schema_version",
+                meta = meta.quoted(self),
+                cookie = crate::drift::COOKIE_KEY,
+            )
+        } else {
+            String::new()
+        };
         format!(
             "SELECT kind, version, checksum, state FROM {history} WHERE kind IN ('{migration}', '{seed}') \
-             UNION ALL SELECT 'stamp', 0, value, '' FROM {meta} WHERE key_name = '{key}'",
+             UNION ALL SELECT 'stamp', 0, value, '' FROM {meta} WHERE key_name = '{key}'{cookies}",
             history = history.quoted(self),
             meta = meta.quoted(self),
             migration = kind::MIGRATION,
             seed = kind::SEED,
             key = ENVIRONMENT_KEY,
+        )
+    }
+
+    /// Reads a value of the metadata table; binds: the key.
+    pub fn read_meta(self, table: &Identifier) -> String {
+        format!(
+            "SELECT value FROM {} WHERE key_name = {}",
+            table.quoted(self),
+            self.placeholder(1)
+        )
+    }
+
+    /// Removes a value of the metadata table; binds: the key.
+    pub fn delete_meta(self, table: &Identifier) -> String {
+        format!(
+            "DELETE FROM {} WHERE key_name = {}",
+            table.quoted(self),
+            self.placeholder(1)
+        )
+    }
+
+    /// Writes a value of the metadata table; binds: the key, the value.
+    pub fn insert_meta(self, table: &Identifier) -> String {
+        format!(
+            "INSERT INTO {} (key_name, value) VALUES ({}, {})",
+            table.quoted(self),
+            self.placeholder(1),
+            self.placeholder(2)
         )
     }
 

@@ -9,8 +9,10 @@
 
 use std::time::{Duration, Instant};
 
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, Transaction, TransactionBehavior, params};
 
+use crate::drift::{COOKIE_KEY, FINGERPRINT_KEY, Fingerprint};
 use crate::error::Error;
 use crate::filelock::FileLock;
 use crate::migrator::{HistoryValues, Statements, version_from_sql, version_to_sql};
@@ -39,7 +41,10 @@ impl Migrator {
 
         match read_history(conn, &statements) {
             Ok(Some(history)) => {
-                if let Some(report) = self.up_to_date(&history, target, started)? {
+                if let Some(mut report) = self.up_to_date(&history, target, started)? {
+                    if self.drift_due(&history, Dialect::Sqlite) {
+                        self.check_drift(conn, &statements, &mut report)?;
+                    }
                     return Ok(report);
                 }
             }
@@ -71,6 +76,12 @@ impl Migrator {
         let plan = self.plan(&history, target)?;
         let mut report = self.report(&plan, started);
         report.log_warnings();
+        let watch = self.watches_drift(&plan);
+        let (recorded, before) = if watch {
+            self.drift_before(conn, &statements, &mut report)?
+        } else {
+            (None, None)
+        };
         self.backup(&plan, &mut report, || {
             crate::backup::sqlite(conn, self.policy().backups_kept(), plan.newest_applied, "")
                 .map(|path| path.display().to_string())
@@ -116,36 +127,28 @@ impl Migrator {
             report.amended.push(migration.version());
         }
 
-        for migration in &plan.pending {
-            let row = audit.row(
-                kind::MIGRATION,
-                migration.version(),
-                migration.name(),
-                migration.checksum(),
-                migration.transaction(),
-            );
-            let duration =
-                execute(conn, &statements, migration.sql(), row).map_err(
-                    |failure| match failure {
-                        Failure::Sql(message) => Error::Migration {
-                            version: migration.version(),
-                            path: migration.path(),
-                            message,
-                            in_transaction: migration.transaction(),
-                            whole_run: false,
-                        },
-                        Failure::Bookkeeping(error) => Error::database(
-                            format!(
-                                "recording {} (version {}) in the history",
-                                migration.path(),
-                                migration.version()
-                            ),
-                            error,
-                        ),
-                    },
-                )?;
-            report.record_migration(migration, duration);
+        let applied = (|| {
+            for migration in &plan.pending {
+                self.apply(conn, &statements, &audit, migration, &mut report)?;
+            }
+            Ok::<(), Error>(())
+        })();
+        if watch && (applied.is_err() || !report.applied.is_empty()) {
+            let newest = report.version_after();
+            let recording = live_fingerprint(self, conn, &statements).and_then(|after| {
+                let text = self.fingerprint_to_record(
+                    recorded.as_deref(),
+                    before.as_ref(),
+                    &after,
+                    newest,
+                );
+                record_fingerprint(conn, &statements, &text)
+            });
+            if let Err(error) = recording {
+                self.fingerprint_failed("recording", error, &mut report);
+            }
         }
+        applied?;
 
         for seed in &plan.seeds {
             let row = audit.row(
@@ -178,6 +181,170 @@ impl Migrator {
         report.duration = started.elapsed();
         Ok(report)
     }
+}
+
+impl Migrator {
+    /// Applies one migration with its history row.
+    fn apply(
+        &self,
+        conn: &Connection,
+        statements: &Statements,
+        audit: &crate::migrator::Audit,
+        migration: &'static crate::Migration,
+        report: &mut Report,
+    ) -> Result<(), Error> {
+        let row = audit.row(
+            kind::MIGRATION,
+            migration.version(),
+            migration.name(),
+            migration.checksum(),
+            migration.transaction(),
+        );
+        let duration =
+            execute(conn, statements, migration.sql(), row).map_err(|failure| match failure {
+                Failure::Sql(message) => Error::Migration {
+                    version: migration.version(),
+                    path: migration.path(),
+                    message,
+                    in_transaction: migration.transaction(),
+                    whole_run: false,
+                },
+                Failure::Bookkeeping(error) => Error::database(
+                    format!(
+                        "recording {} (version {}) in the history",
+                        migration.path(),
+                        migration.version()
+                    ),
+                    error,
+                ),
+            })?;
+        report.record_migration(migration, duration);
+        Ok(())
+    }
+
+    /// An up-to-date start whose schema counter moved: compare the live schema with the
+    /// fingerprint. When nothing differs, the counter is recorded again, so the next start
+    /// is back to one read.
+    fn check_drift(
+        &self,
+        conn: &Connection,
+        statements: &Statements,
+        report: &mut Report,
+    ) -> Result<(), Error> {
+        let read = read_meta(conn, statements, FINGERPRINT_KEY)
+            .and_then(|recorded| Ok((recorded, live_fingerprint(self, conn, statements)?)));
+        match read {
+            Ok((recorded, live)) => {
+                if !self.judge_drift(recorded.as_deref(), &live, report)? {
+                    let _ = conn
+                        .execute(&statements.delete_meta, [COOKIE_KEY])
+                        .and_then(|_| {
+                            conn.execute(
+                                &statements.insert_meta,
+                                [COOKIE_KEY, &schema_cookie(conn)?.to_string()],
+                            )
+                        });
+                }
+            }
+            Err(error) => self.fingerprint_failed("reading", error, report),
+        }
+        Ok(())
+    }
+
+    /// Before a run migrates: the recorded fingerprint and the live schema, compared.
+    fn drift_before(
+        &self,
+        conn: &Connection,
+        statements: &Statements,
+        report: &mut Report,
+    ) -> Result<(Option<String>, Option<Fingerprint>), Error> {
+        let read = read_meta(conn, statements, FINGERPRINT_KEY).and_then(|recorded| {
+            let live = match &recorded {
+                Some(_) => Some(live_fingerprint(self, conn, statements)?),
+                None => None,
+            };
+            Ok((recorded, live))
+        });
+        match read {
+            Ok((recorded, Some(live))) => {
+                self.judge_drift(recorded.as_deref(), &live, report)?;
+                Ok((recorded, Some(live)))
+            }
+            Ok((recorded, None)) => Ok((recorded, None)),
+            Err(error) => {
+                self.fingerprint_failed("reading", error, report);
+                Ok((None, None))
+            }
+        }
+    }
+}
+
+/// Every row of `sql`, each column as text (`None` for NULL).
+pub(crate) fn text_rows(
+    conn: &Connection,
+    sql: &str,
+) -> rusqlite::Result<Vec<Vec<Option<String>>>> {
+    fn text(value: ValueRef<'_>) -> Option<String> {
+        match value {
+            ValueRef::Null => None,
+            ValueRef::Integer(v) => Some(v.to_string()),
+            ValueRef::Real(v) => Some(v.to_string()),
+            ValueRef::Text(v) | ValueRef::Blob(v) => Some(String::from_utf8_lossy(v).into_owned()),
+        }
+    }
+    let mut statement = conn.prepare(sql)?;
+    let columns = statement.column_count();
+    let mut rows = statement.query([])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(
+            (0..columns)
+                .map(|i| row.get_ref(i).map(text))
+                .collect::<rusqlite::Result<_>>()?,
+        );
+    }
+    Ok(out)
+}
+
+/// The live schema, as the fingerprint records it.
+pub(crate) fn live_fingerprint(
+    migrator: &Migrator,
+    conn: &Connection,
+    statements: &Statements,
+) -> rusqlite::Result<Fingerprint> {
+    Ok(migrator.fingerprint(text_rows(conn, statements.fingerprint)?))
+}
+
+fn read_meta(
+    conn: &Connection,
+    statements: &Statements,
+    key: &str,
+) -> rusqlite::Result<Option<String>> {
+    use rusqlite::OptionalExtension;
+    conn.query_row(&statements.read_meta, [key], |row| row.get(0))
+        .optional()
+}
+
+fn schema_cookie(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA schema_version", [], |row| row.get(0))
+}
+
+/// Records `text` as the fingerprint, with SQLite's schema counter of this moment.
+pub(crate) fn record_fingerprint(
+    conn: &Connection,
+    statements: &Statements,
+    text: &str,
+) -> rusqlite::Result<()> {
+    let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+    for key in [FINGERPRINT_KEY, COOKIE_KEY] {
+        tx.execute(&statements.delete_meta, [key])?;
+    }
+    tx.execute(&statements.insert_meta, [FINGERPRINT_KEY, text])?;
+    tx.execute(
+        &statements.insert_meta,
+        [COOKIE_KEY, &schema_cookie(&tx)?.to_string()],
+    )?;
+    tx.commit()
 }
 
 /// The history, or `None` when the tables do not exist yet. One query.

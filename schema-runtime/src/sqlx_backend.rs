@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use sqlx::pool::PoolConnection;
 use sqlx::{AssertSqlSafe, Database, Executor, Pool, Row};
 
+use crate::drift::{COOKIE_KEY, FINGERPRINT_KEY, Fingerprint};
 use crate::error::Error;
 use crate::migrator::{HistoryValues, Statements, version_from_sql, version_to_sql};
 use crate::plan::History;
@@ -102,6 +103,15 @@ pub(crate) mod driver {
             sql: &str,
             values: Vec<Value>,
         ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+        fn text_rows(
+            &mut self,
+            sql: &str,
+        ) -> impl Future<Output = Result<Vec<Vec<Option<String>>>, sqlx::Error>> + Send;
+        fn text_value(
+            &mut self,
+            sql: &str,
+            bind: &str,
+        ) -> impl Future<Output = Result<Option<String>, sqlx::Error>> + Send;
     }
 
     pub use crate::migrator::Value;
@@ -169,6 +179,27 @@ where
         }
         query.execute(&mut **self).await.map(drop)
     }
+
+    async fn text_rows(&mut self, sql: &str) -> Result<Vec<Vec<Option<String>>>, sqlx::Error> {
+        let rows = sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
+            .fetch_all(&mut **self)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                (0..row.len())
+                    .map(|i| row.try_get::<Option<String>, _>(i))
+                    .collect()
+            })
+            .collect()
+    }
+
+    async fn text_value(&mut self, sql: &str, bind: &str) -> Result<Option<String>, sqlx::Error> {
+        let row = sqlx::query(AssertSqlSafe(sql.to_owned()))
+            .bind(bind.to_owned())
+            .fetch_optional(&mut **self)
+            .await?;
+        row.map(|row| row.try_get::<String, _>(0)).transpose()
+    }
 }
 
 /// A history row's binds, in [`crate::sql_text::HISTORY_COLUMNS`] order.
@@ -223,8 +254,21 @@ impl Migrator {
             .history(&statements.read)
             .await
             .map_err(reading)?
-            && let Some(report) = self.up_to_date(&history, target, started)?
+            && let Some(mut report) = self.up_to_date(&history, target, started)?
         {
+            if self.drift_due(&history, DB::DIALECT) {
+                match drift_before(self, &mut session.conn, &statements).await {
+                    Ok((recorded, Some(live))) => {
+                        let differs = self.judge_drift(recorded.as_deref(), &live, &mut report)?;
+                        if !differs && DB::DIALECT == Dialect::Sqlite {
+                            // Back to one read on the next start: the counter is current.
+                            let _ = record_cookie(&mut session.conn, &statements).await;
+                        }
+                    }
+                    Ok((_, None)) => {}
+                    Err(error) => self.fingerprint_failed("reading", error, &mut report),
+                }
+            }
             return Ok(report);
         }
 
@@ -297,6 +341,22 @@ impl Migrator {
         let plan = self.plan(&history, target)?;
         let mut report = self.report(&plan, started);
         report.log_warnings();
+        let watch = self.watches_drift(&plan);
+        let (recorded, before) = if watch {
+            match drift_before(self, &mut session.conn, statements).await {
+                Ok((recorded, Some(live))) => {
+                    self.judge_drift(recorded.as_deref(), &live, &mut report)?;
+                    (recorded, Some(live))
+                }
+                Ok(nothing) => nothing,
+                Err(error) => {
+                    self.fingerprint_failed("reading", error, &mut report);
+                    (None, None)
+                }
+            }
+        } else {
+            (None, None)
+        };
         let wanted =
             self.policy().server_backup().is_some() || self.policy().backup_asked() == Some(true);
         if wanted {
@@ -351,62 +411,88 @@ impl Migrator {
             report.amended.push(migration.version());
         }
 
-        let grouped = self.policy().groups_transactions() && transactional_ddl;
-        let mut index = 0;
-        while index < plan.pending.len() {
-            let migration = plan.pending[index];
-            let in_transaction = migration.transaction() && transactional_ddl;
-            if grouped && in_transaction && DB::DIALECT == Dialect::Postgres {
-                // The longest run of migrations that can share the transaction, sent at once.
-                let end = plan.pending[index..]
-                    .iter()
-                    .position(|m| !m.transaction())
-                    .map_or(plan.pending.len(), |n| index + n);
-                let batch = &plan.pending[index..end];
-                let durations = run_batch(session, statements, &audit, batch).await?;
-                for (migration, duration) in batch.iter().zip(durations) {
-                    report.record_migration(migration, duration);
+        let applied: Result<(), Error> = async {
+            let grouped = self.policy().groups_transactions() && transactional_ddl;
+            let mut index = 0;
+            while index < plan.pending.len() {
+                let migration = plan.pending[index];
+                let in_transaction = migration.transaction() && transactional_ddl;
+                if grouped && in_transaction && DB::DIALECT == Dialect::Postgres {
+                    // The longest run of migrations that can share the transaction, sent at once.
+                    let end = plan.pending[index..]
+                        .iter()
+                        .position(|m| !m.transaction())
+                        .map_or(plan.pending.len(), |n| index + n);
+                    let batch = &plan.pending[index..end];
+                    let durations = run_batch(session, statements, &audit, batch).await?;
+                    for (migration, duration) in batch.iter().zip(durations) {
+                        report.record_migration(migration, duration);
+                    }
+                    index = end;
+                    continue;
                 }
-                index = end;
-                continue;
-            }
-            index += 1;
-            let row = audit.row(
-                kind::MIGRATION,
-                migration.version(),
-                migration.name(),
-                migration.checksum(),
-                in_transaction,
-            );
-            let split = !migration.transaction() && DB::DIALECT == Dialect::Postgres;
-            let whole_run = grouped && in_transaction;
-            let duration = execute(session, statements, migration.sql(), row, split, whole_run)
-                .await
-                .map_err(|failure| match failure {
-                    Failure::Sql(message) => Error::Migration {
-                        version: migration.version(),
-                        path: migration.path(),
-                        message,
-                        in_transaction,
-                        whole_run,
-                    },
-                    Failure::Bookkeeping(error) => Error::database(
-                        format!(
-                            "recording {} (version {}) in the history",
-                            migration.path(),
-                            migration.version()
+                index += 1;
+                let row = audit.row(
+                    kind::MIGRATION,
+                    migration.version(),
+                    migration.name(),
+                    migration.checksum(),
+                    in_transaction,
+                );
+                let split = !migration.transaction() && DB::DIALECT == Dialect::Postgres;
+                let whole_run = grouped && in_transaction;
+                let duration = execute(session, statements, migration.sql(), row, split, whole_run)
+                    .await
+                    .map_err(|failure| match failure {
+                        Failure::Sql(message) => Error::Migration {
+                            version: migration.version(),
+                            path: migration.path(),
+                            message,
+                            in_transaction,
+                            whole_run,
+                        },
+                        Failure::Bookkeeping(error) => Error::database(
+                            format!(
+                                "recording {} (version {}) in the history",
+                                migration.path(),
+                                migration.version()
+                            ),
+                            error,
                         ),
-                        error,
-                    ),
-                })?;
-            report.record_migration(migration, duration);
+                    })?;
+                report.record_migration(migration, duration);
+            }
+            commit_group(session)
+                .await
+                .map_err(|e| Error::database("committing the migrations", e))?;
+            flush_commits(session, statements)
+                .await
+                .map_err(|e| Error::database("making the migrations durable", e))?;
+            Ok(())
         }
-        commit_group(session)
-            .await
-            .map_err(|e| Error::database("committing the migrations", e))?;
-        flush_commits(session, statements)
-            .await
-            .map_err(|e| Error::database("making the migrations durable", e))?;
+        .await;
+        if watch && !session.in_transaction && (applied.is_err() || !report.applied.is_empty()) {
+            let newest = report.version_after();
+            let recording = async {
+                let after = session
+                    .conn
+                    .text_rows(statements.fingerprint)
+                    .await
+                    .map(|rows| self.fingerprint(rows))?;
+                let text = self.fingerprint_to_record(
+                    recorded.as_deref(),
+                    before.as_ref(),
+                    &after,
+                    newest,
+                );
+                record_fingerprint(&mut session.conn, statements, &text).await
+            }
+            .await;
+            if let Err(error) = recording {
+                self.fingerprint_failed("recording", error, &mut report);
+            }
+        }
+        applied?;
 
         for seed in &plan.seeds {
             let row = audit.row(
@@ -440,6 +526,83 @@ impl Migrator {
         report.duration = started.elapsed();
         Ok(report)
     }
+}
+
+/// The recorded fingerprint and, when there is one, the live schema.
+async fn drift_before<C: Operations>(
+    migrator: &Migrator,
+    conn: &mut C,
+    statements: &Statements,
+) -> Result<(Option<String>, Option<Fingerprint>), sqlx::Error> {
+    let recorded = conn
+        .text_value(&statements.read_meta, FINGERPRINT_KEY)
+        .await?;
+    if recorded.is_none() {
+        return Ok((None, None));
+    }
+    let live = migrator.fingerprint(conn.text_rows(statements.fingerprint).await?);
+    Ok((recorded, Some(live)))
+}
+
+/// Records `text` as the fingerprint (on SQLite with its schema counter), in one
+/// transaction.
+pub(crate) async fn record_fingerprint<C: Operations>(
+    conn: &mut C,
+    statements: &Statements,
+    text: &str,
+) -> Result<(), sqlx::Error> {
+    conn.statement("BEGIN").await?;
+    let result = async {
+        conn.bind_execute(
+            &statements.delete_meta,
+            vec![Value::Text(FINGERPRINT_KEY.to_owned())],
+        )
+        .await?;
+        conn.bind_execute(
+            &statements.insert_meta,
+            vec![
+                Value::Text(FINGERPRINT_KEY.to_owned()),
+                Value::Text(text.to_owned()),
+            ],
+        )
+        .await?;
+        if statements.dialect == Dialect::Sqlite {
+            record_cookie(conn, statements).await?;
+        }
+        Ok(())
+    }
+    .await;
+    match result {
+        Ok(()) => conn.statement("COMMIT").await,
+        Err(error) => {
+            let _ = conn.statement("ROLLBACK").await;
+            Err(error)
+        }
+    }
+}
+
+/// Records SQLite's schema counter of this moment beside the fingerprint.
+async fn record_cookie<C: Operations>(
+    conn: &mut C,
+    statements: &Statements,
+) -> Result<(), sqlx::Error> {
+    let cookie = conn
+        .text_rows("SELECT CAST(schema_version AS TEXT) FROM pragma_schema_version")
+        .await?
+        .into_iter()
+        .next()
+        .and_then(|mut row| row.swap_remove(0))
+        .unwrap_or_default();
+    conn.bind_execute(
+        &statements.delete_meta,
+        vec![Value::Text(COOKIE_KEY.to_owned())],
+    )
+    .await?;
+    conn.bind_execute(
+        &statements.insert_meta,
+        vec![Value::Text(COOKIE_KEY.to_owned()), Value::Text(cookie)],
+    )
+    .await
 }
 
 /// A connection from `pool`, retrying with backoff while the server cannot be reached yet

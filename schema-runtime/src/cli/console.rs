@@ -82,7 +82,7 @@ pub(crate) fn open(url: &str, missing: Missing) -> Result<Box<dyn Console>, Stri
 #[cfg(feature = "rusqlite")]
 mod sqlite {
     use rusqlite::Connection;
-    use rusqlite::types::{ToSql, ToSqlOutput, ValueRef};
+    use rusqlite::types::{ToSql, ToSqlOutput};
 
     use super::*;
 
@@ -120,36 +120,14 @@ mod sqlite {
         }
     }
 
-    fn text(value: ValueRef<'_>) -> Option<String> {
-        match value {
-            ValueRef::Null => None,
-            ValueRef::Integer(v) => Some(v.to_string()),
-            ValueRef::Real(v) => Some(v.to_string()),
-            ValueRef::Text(v) | ValueRef::Blob(v) => Some(String::from_utf8_lossy(v).into_owned()),
-        }
-    }
-
     impl Console for Sqlite {
         fn dialect(&self) -> Dialect {
             Dialect::Sqlite
         }
 
         fn rows(&mut self, sql: &str) -> Result<Vec<TextRow>, Error> {
-            let run = || -> rusqlite::Result<Vec<TextRow>> {
-                let mut statement = self.0.prepare(sql)?;
-                let columns = statement.column_count();
-                let mut rows = statement.query([])?;
-                let mut out = Vec::new();
-                while let Some(row) = rows.next()? {
-                    out.push(
-                        (0..columns)
-                            .map(|i| row.get_ref(i).map(text))
-                            .collect::<rusqlite::Result<_>>()?,
-                    );
-                }
-                Ok(out)
-            };
-            run().map_err(|e| Error::database("reading the database", e))
+            crate::sqlite::text_rows(&self.0, sql)
+                .map_err(|e| Error::database("reading the database", e))
         }
 
         fn execute(&mut self, sql: &str, params: &[Param]) -> Result<(), Error> {
@@ -182,7 +160,7 @@ mod sqlite {
 #[cfg(any(feature = "sqlx-postgres", feature = "sqlx-mysql"))]
 mod servers {
     use sqlx::pool::PoolConnection;
-    use sqlx::{AssertSqlSafe, Executor, Pool, Row};
+    use sqlx::{Executor, Pool};
 
     use super::*;
     use crate::sqlx_backend::driver::Operations;
@@ -259,19 +237,9 @@ mod servers {
         }
 
         fn rows(&mut self, sql: &str) -> Result<Vec<TextRow>, Error> {
-            let sql = sql.to_owned();
-            let rows = {
-                let (runtime, conn) = self.conn()?;
-                runtime.block_on(sqlx::raw_sql(AssertSqlSafe(sql)).fetch_all(&mut **conn))
-            }
-            .map_err(|e| Error::database("reading the database", e))?;
-            rows.iter()
-                .map(|row| {
-                    (0..row.len())
-                        .map(|i| row.try_get::<Option<String>, _>(i))
-                        .collect::<Result<TextRow, _>>()
-                })
-                .collect::<Result<_, _>>()
+            let (runtime, conn) = self.conn()?;
+            runtime
+                .block_on(conn.text_rows(sql))
                 .map_err(|e| Error::database("reading the database", e))
         }
 
