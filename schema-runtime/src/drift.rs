@@ -26,7 +26,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use crate::Version;
-use crate::sql_text::{Dialect, Identifier};
+use crate::sql_text::Dialect;
 
 /// What the runtime does when the live schema differs from its fingerprint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -169,24 +169,59 @@ impl Fingerprint {
         }
     }
 
-    /// The fingerprint of catalog rows read with [`query`], leaving out the migrator's
-    /// own tables.
-    pub(crate) fn from_rows(rows: Vec<Vec<Option<String>>>, own: &[&Identifier]) -> Self {
+    /// The fingerprint of catalog rows read with [`query`]. The migrators' own tables
+    /// are part of it: their shape never changes after they are made.
+    pub(crate) fn from_rows(rows: Vec<Vec<Option<String>>>) -> Self {
         Fingerprint::from_objects(rows.into_iter().filter_map(|row| {
             let mut values = row.into_iter().map(Option::unwrap_or_default);
-            let (kind, table, name, definition) = (
+            Some((
                 values.next()?,
                 values.next()?,
                 values.next()?,
                 values.next()?,
-            );
-            (!own.iter().any(|id| id.table() == table)).then_some((kind, table, name, definition))
+            ))
         }))
+    }
+
+    /// The query that reads every fingerprint recorded in this database: each migration
+    /// set sharing it keeps its own in its own metadata table, found here by its shape
+    /// (exactly the columns `key_name` and `value`). `None` when there is no such table.
+    pub(crate) fn recorded_query(&self, dialect: Dialect) -> Option<String> {
+        let mut columns: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for object in self.objects.keys().filter(|o| o.kind == "column") {
+            columns
+                .entry(object.table.as_str())
+                .or_default()
+                .push(object.name.as_str());
+        }
+        let selects: Vec<String> = columns
+            .into_iter()
+            .filter(|(_, names)| names[..] == ["key_name", "value"])
+            .map(|(table, _)| {
+                format!(
+                    "SELECT value FROM {} WHERE key_name = '{FINGERPRINT_KEY}'",
+                    dialect.quote_name(table)
+                )
+            })
+            .collect();
+        (!selects.is_empty()).then(|| selects.join(" UNION ALL "))
     }
 
     /// Each object with its definition, in order.
     pub fn objects(&self) -> impl Iterator<Item = (&Object, &str)> {
         self.objects.iter().map(|(o, d)| (o, d.as_str()))
+    }
+
+    /// The same without the objects of `tables`.
+    pub(crate) fn without(&self, tables: &[&str]) -> Fingerprint {
+        Fingerprint {
+            objects: self
+                .objects
+                .iter()
+                .filter(|(o, _)| !tables.contains(&o.table.as_str()))
+                .map(|(o, d)| (o.clone(), d.clone()))
+                .collect(),
+        }
     }
 
     /// Whether it holds nothing.
@@ -301,11 +336,25 @@ impl Fingerprint {
     }
 }
 
+/// The newest of the fingerprints recorded by the migration sets of a database: what the
+/// last change made through migrations left.
+pub(crate) fn newest(recorded: impl IntoIterator<Item = String>) -> Option<String> {
+    recorded
+        .into_iter()
+        .filter_map(|text| {
+            let at = Fingerprint::parse(&text)?.2;
+            Some((at, text))
+        })
+        .max_by(|a, b| a.0.cmp(&b.0))
+        .map(|(_, text)| text)
+}
+
 /// How the live schema differs from the recorded fingerprint text; `None` when it does
 /// not, or when the text is not a fingerprint this version reads.
-pub(crate) fn compare_recorded(recorded: &str, live: &Fingerprint) -> Option<Drift> {
+/// The migrator's own tables (`own`) are left out: a set's first run makes them.
+pub(crate) fn compare_recorded(recorded: &str, live: &Fingerprint, own: &[&str]) -> Option<Drift> {
     let (fingerprint, recorded_after, recorded_at) = Fingerprint::parse(recorded)?;
-    let differences = fingerprint.compare(live);
+    let differences = fingerprint.without(own).compare(&live.without(own));
     (!differences.is_empty()).then_some(Drift {
         recorded_after,
         recorded_at,

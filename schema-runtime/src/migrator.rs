@@ -121,16 +121,18 @@ impl Migrator {
             finish: dialect.finish_history(history),
             update_checksum: dialect.update_checksum(history),
             insert_stamp: dialect.insert_stamp(meta),
-            read_meta: dialect.read_meta(meta),
             delete_meta: dialect.delete_meta(meta),
             insert_meta: dialect.insert_meta(meta),
             fingerprint: drift::query(dialect),
         }
     }
 
-    /// The live schema from catalog rows, without this migrator's own tables.
-    pub(crate) fn fingerprint(&self, rows: Vec<Vec<Option<String>>>) -> Fingerprint {
-        Fingerprint::from_rows(rows, &[&self.policy.history_table, &self.policy.meta_table])
+    /// The history and metadata tables of this migrator.
+    pub(crate) fn own_tables(&self) -> [&str; 2] {
+        [
+            self.policy.history_table.table(),
+            self.policy.meta_table.table(),
+        ]
     }
 
     /// Whether an up-to-date start compares the live schema with the fingerprint: on
@@ -158,7 +160,9 @@ impl Migrator {
         live: &Fingerprint,
         report: &mut Report,
     ) -> Result<bool, Error> {
-        let Some(drift) = recorded.and_then(|text| drift::compare_recorded(text, live)) else {
+        let own = self.own_tables();
+        let Some(drift) = recorded.and_then(|text| drift::compare_recorded(text, live, &own))
+        else {
             return Ok(false);
         };
         match self.policy.drift_check() {
@@ -186,7 +190,13 @@ impl Migrator {
         newest: Option<Version>,
     ) -> String {
         let base = match (recorded.and_then(Fingerprint::parse), before) {
-            (Some((recorded, _, _)), Some(before)) => recorded.carry_over(before, after),
+            (Some((recorded, _, _)), Some(before)) => {
+                // This run's own tables are its own doing, whenever they were made.
+                let own = self.own_tables();
+                recorded
+                    .without(&own)
+                    .carry_over(&before.without(&own), after)
+            }
             _ => after.clone(),
         };
         base.render(newest, &audit::now_utc())
@@ -299,7 +309,6 @@ pub(crate) struct Statements {
     pub finish: String,
     pub update_checksum: String,
     pub insert_stamp: String,
-    pub read_meta: String,
     pub delete_meta: String,
     pub insert_meta: String,
     pub fingerprint: &'static str,

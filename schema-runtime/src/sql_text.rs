@@ -113,6 +113,13 @@ impl Dialect {
         }
     }
 
+    /// Any name read from a catalog, quoted for this dialect (quotes inside doubled).
+    pub fn quote_name(self, name: &str) -> String {
+        let quote = self.identifier_quote();
+        let doubled = format!("{quote}{quote}");
+        format!("{quote}{}{quote}", name.replace(quote, &doubled))
+    }
+
     /// The `n`th (1-based) bind placeholder.
     pub fn placeholder(self, n: usize) -> String {
         match self {
@@ -196,15 +203,6 @@ impl Dialect {
             migration = kind::MIGRATION,
             seed = kind::SEED,
             key = ENVIRONMENT_KEY,
-        )
-    }
-
-    /// Reads a value of the metadata table; binds: the key.
-    pub fn read_meta(self, table: &Identifier) -> String {
-        format!(
-            "SELECT value FROM {} WHERE key_name = {}",
-            table.quoted(self),
-            self.placeholder(1)
         )
     }
 

@@ -135,7 +135,7 @@ impl Migrator {
         })();
         if watch && (applied.is_err() || !report.applied.is_empty()) {
             let newest = report.version_after();
-            let recording = live_fingerprint(self, conn, &statements).and_then(|after| {
+            let recording = fingerprints(conn, &statements).and_then(|(_, after)| {
                 let text = self.fingerprint_to_record(
                     recorded.as_deref(),
                     before.as_ref(),
@@ -231,9 +231,7 @@ impl Migrator {
         statements: &Statements,
         report: &mut Report,
     ) -> Result<(), Error> {
-        let read = read_meta(conn, statements, FINGERPRINT_KEY)
-            .and_then(|recorded| Ok((recorded, live_fingerprint(self, conn, statements)?)));
-        match read {
+        match fingerprints(conn, statements) {
             Ok((recorded, live)) => {
                 if !self.judge_drift(recorded.as_deref(), &live, report)? {
                     let _ = conn
@@ -258,19 +256,11 @@ impl Migrator {
         statements: &Statements,
         report: &mut Report,
     ) -> Result<(Option<String>, Option<Fingerprint>), Error> {
-        let read = read_meta(conn, statements, FINGERPRINT_KEY).and_then(|recorded| {
-            let live = match &recorded {
-                Some(_) => Some(live_fingerprint(self, conn, statements)?),
-                None => None,
-            };
-            Ok((recorded, live))
-        });
-        match read {
-            Ok((recorded, Some(live))) => {
+        match fingerprints(conn, statements) {
+            Ok((recorded, live)) => {
                 self.judge_drift(recorded.as_deref(), &live, report)?;
                 Ok((recorded, Some(live)))
             }
-            Ok((recorded, None)) => Ok((recorded, None)),
             Err(error) => {
                 self.fingerprint_failed("reading", error, report);
                 Ok((None, None))
@@ -306,23 +296,22 @@ pub(crate) fn text_rows(
     Ok(out)
 }
 
-/// The live schema, as the fingerprint records it.
-pub(crate) fn live_fingerprint(
-    migrator: &Migrator,
+/// The newest fingerprint recorded in the database (by any migration set sharing it)
+/// and the live schema.
+pub(crate) fn fingerprints(
     conn: &Connection,
     statements: &Statements,
-) -> rusqlite::Result<Fingerprint> {
-    Ok(migrator.fingerprint(text_rows(conn, statements.fingerprint)?))
-}
-
-fn read_meta(
-    conn: &Connection,
-    statements: &Statements,
-    key: &str,
-) -> rusqlite::Result<Option<String>> {
-    use rusqlite::OptionalExtension;
-    conn.query_row(&statements.read_meta, [key], |row| row.get(0))
-        .optional()
+) -> rusqlite::Result<(Option<String>, Fingerprint)> {
+    let live = Fingerprint::from_rows(text_rows(conn, statements.fingerprint)?);
+    let recorded = match live.recorded_query(Dialect::Sqlite) {
+        Some(sql) => crate::drift::newest(
+            text_rows(conn, &sql)?
+                .into_iter()
+                .filter_map(|mut row| row.swap_remove(0)),
+        ),
+        None => None,
+    };
+    Ok((recorded, live))
 }
 
 fn schema_cookie(conn: &Connection) -> rusqlite::Result<i64> {

@@ -107,11 +107,6 @@ pub(crate) mod driver {
             &mut self,
             sql: &str,
         ) -> impl Future<Output = Result<Vec<Vec<Option<String>>>, sqlx::Error>> + Send;
-        fn text_value(
-            &mut self,
-            sql: &str,
-            bind: &str,
-        ) -> impl Future<Output = Result<Option<String>, sqlx::Error>> + Send;
     }
 
     pub use crate::migrator::Value;
@@ -192,14 +187,6 @@ where
             })
             .collect()
     }
-
-    async fn text_value(&mut self, sql: &str, bind: &str) -> Result<Option<String>, sqlx::Error> {
-        let row = sqlx::query(AssertSqlSafe(sql.to_owned()))
-            .bind(bind.to_owned())
-            .fetch_optional(&mut **self)
-            .await?;
-        row.map(|row| row.try_get::<String, _>(0)).transpose()
-    }
 }
 
 /// A history row's binds, in [`crate::sql_text::HISTORY_COLUMNS`] order.
@@ -257,7 +244,7 @@ impl Migrator {
             && let Some(mut report) = self.up_to_date(&history, target, started)?
         {
             if self.drift_due(&history, DB::DIALECT) {
-                match drift_before(self, &mut session.conn, &statements).await {
+                match drift_before(&mut session.conn, &statements).await {
                     Ok((recorded, Some(live))) => {
                         let differs = self.judge_drift(recorded.as_deref(), &live, &mut report)?;
                         if !differs && DB::DIALECT == Dialect::Sqlite {
@@ -343,7 +330,7 @@ impl Migrator {
         report.log_warnings();
         let watch = self.watches_drift(&plan);
         let (recorded, before) = if watch {
-            match drift_before(self, &mut session.conn, statements).await {
+            match drift_before(&mut session.conn, statements).await {
                 Ok((recorded, Some(live))) => {
                     self.judge_drift(recorded.as_deref(), &live, &mut report)?;
                     (recorded, Some(live))
@@ -478,7 +465,7 @@ impl Migrator {
                     .conn
                     .text_rows(statements.fingerprint)
                     .await
-                    .map(|rows| self.fingerprint(rows))?;
+                    .map(Fingerprint::from_rows)?;
                 let text = self.fingerprint_to_record(
                     recorded.as_deref(),
                     before.as_ref(),
@@ -528,19 +515,22 @@ impl Migrator {
     }
 }
 
-/// The recorded fingerprint and, when there is one, the live schema.
+/// The newest fingerprint recorded in the database (by any migration set sharing it)
+/// and the live schema.
 async fn drift_before<C: Operations>(
-    migrator: &Migrator,
     conn: &mut C,
     statements: &Statements,
 ) -> Result<(Option<String>, Option<Fingerprint>), sqlx::Error> {
-    let recorded = conn
-        .text_value(&statements.read_meta, FINGERPRINT_KEY)
-        .await?;
-    if recorded.is_none() {
-        return Ok((None, None));
-    }
-    let live = migrator.fingerprint(conn.text_rows(statements.fingerprint).await?);
+    let live = Fingerprint::from_rows(conn.text_rows(statements.fingerprint).await?);
+    let recorded = match live.recorded_query(statements.dialect) {
+        Some(sql) => crate::drift::newest(
+            conn.text_rows(&sql)
+                .await?
+                .into_iter()
+                .filter_map(|mut row| row.swap_remove(0)),
+        ),
+        None => None,
+    };
     Ok((recorded, Some(live)))
 }
 

@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 
+use schema_runtime::drift::DriftCheck;
 use schema_runtime::sqlx::{self, MySqlPool, PgPool, Row, SqlitePool};
 use schema_runtime::{Environment, Error, HistoryProblem, Migrations, Migrator, Policy, Report};
 use schema_tests::{EDITED_AFTER, EDITED_BEFORE, FAILING, PORTABLE, Server, ServerDatabase};
@@ -75,6 +76,36 @@ impl Target {
             Target::SqlxSqlite { pool, .. } => migrator.run_async(pool).await,
             Target::Postgres { pool, .. } => migrator.run_async(pool).await,
             Target::Mysql { pool, .. } => migrator.run_async(pool).await,
+        }
+    }
+
+    fn is_sqlite(&self) -> bool {
+        matches!(self, Target::Rusqlite { .. } | Target::SqlxSqlite { .. })
+    }
+
+    /// Runs `sql` as a person with a console would.
+    async fn execute(&self, sql: &str) {
+        let sql = sql.to_owned();
+        match self {
+            Target::Rusqlite { path, .. } => schema_runtime::rusqlite::Connection::open(path)
+                .unwrap()
+                .execute_batch(&sql)
+                .unwrap(),
+            Target::SqlxSqlite { pool, .. } => sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(pool)
+                .await
+                .map(drop)
+                .unwrap(),
+            Target::Postgres { pool, .. } => sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(pool)
+                .await
+                .map(drop)
+                .unwrap(),
+            Target::Mysql { pool, .. } => sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(pool)
+                .await
+                .map(drop)
+                .unwrap(),
         }
     }
 
@@ -169,6 +200,7 @@ on_every_backend!(
     edited_applied_migration_is_refused_with_both_checksums,
     database_of_another_environment_is_refused,
     two_migration_sets_share_a_database,
+    drift_at_startup_is_a_warning_or_stops_the_run,
     concurrent_starts_apply_each_migration_once,
     grouped_run_is_all_or_nothing_where_ddl_is_transactional,
 );
@@ -199,7 +231,9 @@ async fn applies_everything_then_nothing(target: &Target) {
     assert!(second.is_up_to_date());
     assert_eq!(target.history().await.len(), 3);
     assert_eq!(
-        target.strings("SELECT value FROM schema_meta").await,
+        target
+            .strings("SELECT value FROM schema_meta WHERE key_name = 'environment'")
+            .await,
         ["test"]
     );
 }
@@ -363,13 +397,67 @@ async fn two_migration_sets_share_a_database(target: &Target) {
             .len(),
         1
     );
-    assert!(
-        target
-            .run(&PORTABLE, test_policy())
-            .await
-            .unwrap()
-            .is_up_to_date()
+    let again = target
+        .run(&PORTABLE, test_policy().check_drift_on_every_start(true))
+        .await
+        .unwrap();
+    assert!(again.is_up_to_date());
+    // The other set's tables came from its migrations, not from a person: no drift.
+    assert_eq!(again.drift, None, "{:?}", again.warnings);
+    assert!(again.warnings.is_empty(), "{:?}", again.warnings);
+}
+
+async fn drift_at_startup_is_a_warning_or_stops_the_run(target: &Target) {
+    target.run(&PORTABLE, test_policy()).await.unwrap();
+    target
+        .execute("ALTER TABLE accounts ADD COLUMN nickname VARCHAR(40)")
+        .await;
+    let warned = target
+        .run(&PORTABLE, test_policy().check_drift_on_every_start(true))
+        .await
+        .unwrap();
+    let drift = warned.drift.expect("the hand-made column is drift");
+    assert_eq!(
+        drift
+            .differences
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        ["column accounts.nickname exists in the database but no migration created it"]
     );
+    assert_eq!(drift.recorded_after, Some(schema_runtime::Version::new(3)));
+    assert!(
+        warned.warnings[0].contains("column accounts.nickname exists"),
+        "{:?}",
+        warned.warnings
+    );
+    // By default only SQLite compares on a start with nothing to do (at no cost there).
+    let default = target.run(&PORTABLE, test_policy()).await.unwrap();
+    assert_eq!(default.drift.is_some(), target.is_sqlite());
+    let stopped = target
+        .run(
+            &PORTABLE,
+            test_policy()
+                .check_drift_on_every_start(true)
+                .on_drift(DriftCheck::Error),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(stopped, Error::Drift(_)), "{stopped}");
+    assert!(
+        stopped.to_string().contains("db drift --accept"),
+        "{stopped}"
+    );
+    let off = target
+        .run(
+            &PORTABLE,
+            test_policy()
+                .check_drift_on_every_start(true)
+                .on_drift(DriftCheck::Off),
+        )
+        .await
+        .unwrap();
+    assert_eq!(off.drift, None);
 }
 
 async fn concurrent_starts_apply_each_migration_once(target: &Target) {

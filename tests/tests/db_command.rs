@@ -96,10 +96,17 @@ impl Db {
 
     /// `fixture-db reversible db ARGS` in `environment`.
     fn db(&self, environment: &str, args: &[&str]) -> Run {
+        self.db_with(environment, &[], args)
+    }
+
+    /// Like [`db`](Self::db), with more environment variables.
+    fn db_with(&self, environment: &str, vars: &[(&str, &str)], args: &[&str]) -> Run {
         let run: Run = Command::new(env!("CARGO_BIN_EXE_fixture-db"))
             .arg("reversible")
             .arg("db")
             .args(args)
+            .env_remove("SCHEMA_DRIFT")
+            .envs(vars.iter().copied())
             .env("DATABASE_URL", &self.url)
             .env("APP_ENV", environment)
             .env_remove("SEED_DB")
@@ -190,6 +197,7 @@ on_every_database!(
     production_refuses_what_removes_data_and_changes_nothing,
     repair_resolves_half_applied_and_accepts_checked_checksums,
     seed_runs_only_in_development,
+    drift_names_what_was_changed_by_hand,
 );
 
 fn status_plan_and_migrate_describe_and_change_the_database(db: &Db) {
@@ -517,6 +525,130 @@ fn seed_runs_only_in_development(db: &Db) {
     assert_eq!(status["seeds"][0]["state"], "applied");
     assert_eq!(status["schema"][0]["table"], "accounts");
     assert_eq!(status["schema"][0]["rows"], 1);
+}
+
+fn drift_names_what_was_changed_by_hand(db: &Db) {
+    let messages = |run: &Run| -> Vec<String> {
+        run.json()["differences"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["message"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let nothing = db.db("test", &["drift"]);
+    assert_eq!(nothing.code, 0, "{}", nothing.all());
+    assert!(
+        nothing.stdout.contains("no schema fingerprint is recorded"),
+        "{}",
+        nothing.stdout
+    );
+    db.migrate();
+    let clean = db.db("test", &["drift"]);
+    assert_eq!(clean.code, 0, "{}", clean.all());
+    assert!(
+        clean
+            .stdout
+            .contains("matches what the migrations left (recorded after version 3"),
+        "{}",
+        clean.stdout
+    );
+
+    // By hand, in a console: a column, an index, a table.
+    db.sql("ALTER TABLE accounts ADD COLUMN nickname VARCHAR(40)");
+    db.sql("CREATE INDEX notes_by_body ON notes (body)");
+    db.sql("CREATE TABLE scratch (id INTEGER NOT NULL PRIMARY KEY)");
+    let drift = db.db("test", &["drift"]);
+    assert_eq!(drift.code, 1, "{}", drift.all());
+    assert!(
+        drift
+            .stdout
+            .starts_with("3 difference(s) between the live schema of"),
+        "{}",
+        drift.stdout
+    );
+    let json = db.db("test", &["drift", "--json"]);
+    assert_eq!(json.code, 1);
+    assert_eq!(
+        messages(&json),
+        [
+            "table scratch exists in the database but no migration created it",
+            "column accounts.nickname exists in the database but no migration created it",
+            "index notes.notes_by_body exists in the database but no migration created it",
+        ]
+    );
+    let verify = db.db("test", &["verify", "--json"]);
+    assert_eq!(verify.code, 1, "{}", verify.all());
+    assert_eq!(
+        verify.json()["differences"][0]["kind"],
+        "drift",
+        "{}",
+        verify.stdout
+    );
+    let status = db.status();
+    assert_eq!(status["drift"].as_array().unwrap().len(), 3, "{status}");
+
+    // A start with nothing to migrate: SQLite compares on every start (for free);
+    // servers only on starts that migrate, unless the policy asks.
+    let start = db.db("test", &["migrate"]);
+    assert_eq!(start.code, 0, "{}", start.all());
+    assert_eq!(
+        start.all().contains("column accounts.nickname exists"),
+        db.backend == "sqlite",
+        "{}",
+        start.all()
+    );
+
+    // A revert changes the schema through a down file: the fingerprint follows it, and
+    // the hand-made changes it did not touch stay drift.
+    let down = db.db("test", &["down"]);
+    assert_eq!(down.code, 0, "{}", down.all());
+    let after_down = db.db("test", &["drift", "--json"]);
+    assert_eq!(
+        messages(&after_down),
+        [
+            "table scratch exists in the database but no migration created it",
+            "column accounts.nickname exists in the database but no migration created it",
+        ]
+    );
+
+    // The policy can stop a start on drift before it changes anything.
+    let refused = db.db_with("test", &[("SCHEMA_DRIFT", "error")], &["migrate"]);
+    assert_eq!(refused.code, 1, "{}", refused.all());
+    assert!(
+        refused.all().contains("column accounts.nickname exists")
+            && refused.all().contains("Nothing was migrated"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(
+        states(&db.status()),
+        ["1 applied", "2 applied", "3 pending"]
+    );
+    // By default it is a warning; the migration's own change is recorded, the drift kept.
+    let warned = db.db("test", &["migrate"]);
+    assert_eq!(warned.code, 0, "{}", warned.all());
+    assert!(
+        warned.all().contains("column accounts.nickname exists"),
+        "{}",
+        warned.all()
+    );
+    assert_eq!(messages(&db.db("test", &["drift", "--json"])).len(), 2);
+
+    let unreasoned = db.db("test", &["drift", "--accept"]);
+    assert_eq!(unreasoned.code, 2, "{}", unreasoned.all());
+    let accepted = db.db(
+        "test",
+        &[
+            "drift",
+            "--accept",
+            "--reason",
+            "ops: nickname and scratch checked",
+        ],
+    );
+    assert_eq!(accepted.code, 0, "{}", accepted.all());
+    assert_eq!(db.db("test", &["drift"]).code, 0);
+    assert_eq!(db.db("test", &["verify"]).code, 0);
 }
 
 #[test]

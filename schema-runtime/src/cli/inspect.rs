@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::console::{Console, TextRow};
-use crate::sql_text::{Dialect, ENVIRONMENT_KEY, Identifier, kind, state};
+use crate::sql_text::{Dialect, ENVIRONMENT_KEY, kind, state};
 use crate::{Checksum, Error, Migrations, Policy, Version};
 
 /// `expr` as text in `dialect`, so every backend's rows read the same way.
@@ -306,12 +306,7 @@ pub(crate) fn schema(console: &mut dyn Console) -> Result<Vec<Table>, Error> {
         let mut next = || values.next().flatten().unwrap_or_default();
         let name = next();
         let (foreign_keys, indexes) = (next(), next());
-        let quoted = Identifier::new(&name)
-            .map(|id| id.quoted(dialect))
-            .unwrap_or_else(|_| match dialect {
-                Dialect::Mysql => format!("`{}`", name.replace('`', "``")),
-                _ => format!("\"{}\"", name.replace('"', "\"\"")),
-            });
+        let quoted = dialect.quote_name(&name);
         let rows = console
             .rows(&format!(
                 "SELECT {} FROM {quoted}",

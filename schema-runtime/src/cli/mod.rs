@@ -31,7 +31,8 @@
 //! | `new NAME [--down]` | a timestamped migration file in the source folder |
 //! | `lock` | write `migrations.lock` for every migration of the binary |
 //! | `amend VERSION --reason TEXT` | accept an edited locked migration, with a trail |
-//! | `verify [--pending-ok] [--json]` | exit 1 on any difference between database, binary and lock |
+//! | `verify [--pending-ok] [--json]` | exit 1 on any difference between database, binary, lock and schema fingerprint |
+//! | `drift [--json] [--accept --reason TEXT]` | the live schema against what the migrations left; exit 1 if it differs |
 //! | `repair VERSION (--resolved \| --accept-checksum) --reason TEXT` | audited fixes |
 //!
 //! Exit codes: 0 done (or no difference), 1 a check or a migration failed, 2 a usage or
@@ -45,7 +46,7 @@
 //! `{"environment": {"name", "source"}, "database": {"url", "backend", "stamp"},
 //! "app": {"name", "version"}, "database_version": {"version", "app_version"} | null,
 //! "migrations": [entry], "seeds": [entry], "schema": [{"table", "rows", "foreign_keys",
-//! "indexes"}]}` where an entry is `{"version", "name", "path", "state", "checksum",
+//! "indexes"}], "drift": null (no fingerprint) | [difference as in `drift --json`]}` where an entry is `{"version", "name", "path", "state", "checksum",
 //! "recorded_checksum", "applied_at", "applied_by", "app_version", "environment",
 //! "execution_ms", "note"}` (the recorded fields `null` when not applied) and `state` is one of
 //! `applied`, `amended`, `pending`, `edited`, `missing`, `half-applied`.
@@ -54,12 +55,17 @@
 //! "transaction", "sql"}]}`.
 //!
 //! `verify --json`: `{"ok", "differences": [{"kind", "version", "name", "message"}]}`
-//! where `kind` is `pending`, `edited`, `missing`, `half-applied`, `environment` or
-//! `unlocked`.
+//! where `kind` is `pending`, `edited`, `missing`, `half-applied`, `environment`,
+//! `unlocked` or `drift`.
+//!
+//! `drift --json`: `{"ok", "fingerprint" (whether one is recorded), "recorded_after",
+//! "recorded_at", "differences": [{"change", "object", "recorded", "live", "message"}]}`
+//! where `change` is `added`, `removed`, `changed`, `table added` or `table removed`.
 //!
 //! Fields are only ever added, never renamed or removed.
 
 mod console;
+mod drift;
 mod inspect;
 
 use std::fmt::Write as _;
@@ -176,6 +182,18 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Compare the live schema with what the migrations left; exit 1 if it differs.
+    Drift {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Record the live schema as what the migrations left (after checking it).
+        #[arg(long, requires = "reason")]
+        accept: bool,
+        /// With `--accept`: who checked what, for the history.
+        #[arg(long)]
+        reason: Option<String>,
+    },
     /// Mark a half-applied migration resolved, or accept an edited one's checksum.
     Repair {
         /// The migration's version.
@@ -233,6 +251,7 @@ impl From<crate::Error> for Failure {
         let code = match error {
             crate::Error::InvalidEnvironment { .. }
             | crate::Error::InvalidSeedDb { .. }
+            | crate::Error::InvalidSetting { .. }
             | crate::Error::InvalidIdentifier { .. }
             | crate::Error::EnvironmentMismatch { .. } => 2,
             _ => 1,
@@ -308,9 +327,10 @@ impl Cli {
         };
         let missing = match command.command {
             Command::Migrate { .. } | Command::Seed => console::Missing::Create,
-            Command::Status { .. } | Command::Plan { .. } | Command::Verify { .. } => {
-                console::Missing::Empty
-            }
+            Command::Status { .. }
+            | Command::Plan { .. }
+            | Command::Verify { .. }
+            | Command::Drift { accept: false, .. } => console::Missing::Empty,
             _ => console::Missing::Refuse,
         };
         let session = |policy: Policy| -> Result<Session, Failure> {
@@ -355,6 +375,11 @@ impl Cli {
                 confirm_production,
             } => session(policy()?)?.restore(&file, confirm_production.as_deref()),
             Command::Verify { pending_ok, json } => session(policy()?)?.verify(pending_ok, json),
+            Command::Drift {
+                json,
+                accept,
+                reason,
+            } => session(policy()?)?.drift_command(json, accept, reason.as_deref()),
             Command::Repair {
                 version,
                 resolved,
@@ -505,6 +530,7 @@ impl Session {
             .into_iter()
             .filter(|t| !own.contains(&t.name))
             .collect();
+        let found = self.drift()?;
         let newest = recorded.newest_migration();
         let migrations = self.migrations();
         let policy = self.policy();
@@ -548,6 +574,11 @@ impl Session {
                     "foreign_keys": t.foreign_keys,
                     "indexes": t.indexes,
                 })).collect::<Vec<_>>(),
+                "drift": match &found {
+                    drift::Found::Nothing => Json::Null,
+                    drift::Found::Same { .. } => json!([]),
+                    drift::Found::Drift(d) => d.differences.iter().map(drift::difference_json).collect(),
+                },
             }));
             return Ok(0);
         }
@@ -654,6 +685,21 @@ impl Session {
                 "{}",
                 table(&["TABLE", "ROWS", "FOREIGN KEYS", "INDEXES"], &rows)
             );
+        }
+        match found {
+            drift::Found::Nothing => {
+                println!("\ndrift: not compared (no fingerprint recorded yet)")
+            }
+            drift::Found::Same { .. } => println!("\ndrift: none"),
+            drift::Found::Drift(d) => {
+                println!(
+                    "\ndrift: {} difference(s) from what the migrations left (`db drift`):",
+                    d.differences.len()
+                );
+                for difference in &d.differences {
+                    println!("  {difference}");
+                }
+            }
         }
         Ok(0)
     }
@@ -837,10 +883,12 @@ impl Session {
             println!("nothing to revert");
             return Ok(0);
         }
-        for migration in reverts {
-            self.revert(migration)?;
-        }
-        Ok(0)
+        self.keeping_fingerprint(false, |session| {
+            for migration in reverts {
+                session.revert(migration)?;
+            }
+            Ok(0)
+        })
     }
 
     /// Runs `migration`'s down file and removes its history row (one transaction where
@@ -941,7 +989,7 @@ impl Session {
             println!("nothing to redo: no migration is applied");
             return Ok(0);
         };
-        self.revert(migration)?;
+        self.keeping_fingerprint(false, |session| session.revert(migration))?;
         let report = self
             .console
             .migrate(&self.migrator, Some(migration.version()))?;
@@ -1128,6 +1176,22 @@ impl Session {
                 "note: {} is not here; the lock was not compared",
                 lock_path.display()
             );
+        }
+        match self.drift()? {
+            drift::Found::Drift(drift) => {
+                differences.extend(drift.differences.iter().map(|d| Difference {
+                    kind: "drift",
+                    version: None,
+                    name: String::new(),
+                    message: format!(
+                        "{d}: write a migration for it, or after checking run `db drift --accept --reason …`"
+                    ),
+                }));
+            }
+            drift::Found::Nothing if !recorded.rows.is_empty() => eprintln!(
+                "note: no schema fingerprint is recorded here yet; drift was not compared"
+            ),
+            _ => {}
         }
         Ok(differences)
     }

@@ -1,0 +1,266 @@
+//! `db drift`: the live schema against the fingerprint the migrations left, and the
+//! fingerprint kept in step when the command itself changes the schema.
+
+use serde_json::json;
+
+use super::{Failure, Outcome, Session, print_json, redact};
+use crate::drift::{self, COOKIE_KEY, DriftCheck, FINGERPRINT_KEY, Fingerprint};
+use crate::migrator::Value as Param;
+use crate::sql_text::{Dialect, kind};
+use crate::{Checksum, Version};
+
+/// What `db drift` found.
+pub(super) enum Found {
+    /// No fingerprint was ever recorded here.
+    Nothing,
+    /// The live schema matches it.
+    Same { after: Option<Version>, at: String },
+    /// It differs.
+    Drift(drift::Drift),
+}
+
+impl Session {
+    /// The newest fingerprint recorded in this database (by any migration set sharing
+    /// it) and the live schema.
+    pub(super) fn fingerprints(&mut self) -> Result<(Option<String>, Fingerprint), Failure> {
+        let dialect = self.console.dialect();
+        let live = Fingerprint::from_rows(self.console.rows(drift::query(dialect))?);
+        let recorded = match live.recorded_query(dialect) {
+            Some(sql) => drift::newest(
+                self.console
+                    .rows(&sql)?
+                    .into_iter()
+                    .filter_map(|mut row| row.swap_remove(0)),
+            ),
+            None => None,
+        };
+        Ok((recorded, live))
+    }
+
+    /// Compares the live schema with the recorded fingerprint.
+    pub(super) fn drift(&mut self) -> Result<Found, Failure> {
+        let (Some(text), live) = self.fingerprints()? else {
+            return Ok(Found::Nothing);
+        };
+        if let Some(drift) = drift::compare_recorded(&text, &live, &self.migrator.own_tables()) {
+            return Ok(Found::Drift(drift));
+        }
+        Ok(match Fingerprint::parse(&text) {
+            Some((_, after, at)) => Found::Same { after, at },
+            None => Found::Nothing,
+        })
+    }
+
+    /// Records `text` as the fingerprint, in one transaction (on SQLite with its schema
+    /// counter, so that startup can tell cheaply whether the schema moved since).
+    pub(super) fn record_fingerprint(&mut self, text: &str) -> Result<(), Failure> {
+        let dialect = self.console.dialect();
+        let statements = self.migrator.statements(dialect);
+        self.console.script("BEGIN")?;
+        let mut steps = || -> Result<(), crate::Error> {
+            for key in [FINGERPRINT_KEY, COOKIE_KEY] {
+                self.console
+                    .execute(&statements.delete_meta, &[Param::Text(key.to_owned())])?;
+            }
+            self.console.execute(
+                &statements.insert_meta,
+                &[
+                    Param::Text(FINGERPRINT_KEY.to_owned()),
+                    Param::Text(text.to_owned()),
+                ],
+            )?;
+            if dialect == Dialect::Sqlite {
+                let cookie = self
+                    .console
+                    .rows("SELECT schema_version FROM pragma_schema_version")?
+                    .into_iter()
+                    .next()
+                    .and_then(|mut row| row.swap_remove(0))
+                    .unwrap_or_default();
+                self.console.execute(
+                    &statements.insert_meta,
+                    &[Param::Text(COOKIE_KEY.to_owned()), Param::Text(cookie)],
+                )?;
+            }
+            Ok(())
+        };
+        if let Err(error) = steps() {
+            let _ = self.console.script("ROLLBACK");
+            return Err(error.into());
+        }
+        self.console.script("COMMIT")?;
+        Ok(())
+    }
+
+    /// Runs `change` (which alters the schema: a revert, a baseline) and keeps the
+    /// fingerprint in step: what `change` did is recorded, drift found before it stays
+    /// drift. Nothing is recorded when the policy turns drift off, or when no fingerprint
+    /// exists and `always` is false.
+    pub(super) fn keeping_fingerprint<T>(
+        &mut self,
+        always: bool,
+        change: impl FnOnce(&mut Session) -> Result<T, Failure>,
+    ) -> Result<T, Failure> {
+        if self.policy().drift_check() == DriftCheck::Off {
+            return change(self);
+        }
+        let (recorded, before) = self.fingerprints()?;
+        let outcome = change(self)?;
+        if recorded.is_some() || always {
+            let after = self.fingerprints()?.1;
+            let newest = self
+                .recorded()?
+                .newest_migration()
+                .map(|row| Version::new(row.version as u64));
+            let text = self.migrator.fingerprint_to_record(
+                recorded.as_deref(),
+                Some(&before),
+                &after,
+                newest,
+            );
+            self.record_fingerprint(&text)?;
+        }
+        Ok(outcome)
+    }
+
+    /// `db drift [--json] [--accept --reason TEXT]`.
+    pub(super) fn drift_command(
+        mut self,
+        as_json: bool,
+        accept: bool,
+        reason: Option<&str>,
+    ) -> Outcome {
+        let found = self.drift()?;
+        if accept {
+            return self.accept_drift(found, reason.unwrap_or_default());
+        }
+        if as_json {
+            let (after, at, differences) = match &found {
+                Found::Nothing => (None, None, Vec::new()),
+                Found::Same { after, at } => (*after, Some(at.clone()), Vec::new()),
+                Found::Drift(drift) => (
+                    drift.recorded_after,
+                    Some(drift.recorded_at.clone()),
+                    drift.differences.clone(),
+                ),
+            };
+            print_json(&json!({
+                "ok": differences.is_empty(),
+                "fingerprint": !matches!(found, Found::Nothing),
+                "recorded_after": after.map(Version::get),
+                "recorded_at": at,
+                "differences": differences.iter().map(difference_json).collect::<Vec<_>>(),
+            }));
+        } else {
+            match &found {
+                Found::Nothing => println!(
+                    "no schema fingerprint is recorded in {} yet: the next migration records one, or `db drift --accept --reason …` records the live schema now",
+                    redact(&self.url)
+                ),
+                Found::Same { after, at } => println!(
+                    "ok: the live schema of {} matches what the migrations left (recorded after version {} at {at})",
+                    redact(&self.url),
+                    after.map_or_else(|| "none".to_owned(), |v| v.to_string())
+                ),
+                Found::Drift(drift) => {
+                    println!(
+                        "{} difference(s) between the live schema of {} and what the migrations left (recorded after version {} at {}):",
+                        drift.differences.len(),
+                        redact(&self.url),
+                        drift
+                            .recorded_after
+                            .map_or_else(|| "none".to_owned(), |v| v.to_string()),
+                        drift.recorded_at
+                    );
+                    for difference in &drift.differences {
+                        println!("  {difference}");
+                    }
+                    println!(
+                        "write a migration that makes (or undoes) each change, or after checking them run `db drift --accept --reason …`"
+                    );
+                }
+            }
+        }
+        Ok(if matches!(found, Found::Drift(_)) {
+            1
+        } else {
+            0
+        })
+    }
+
+    /// Records the live schema as the fingerprint, with an audited history row.
+    fn accept_drift(&mut self, found: Found, reason: &str) -> Outcome {
+        if reason.trim().is_empty() {
+            return Err(Failure::usage(
+                "--accept needs --reason saying who checked the differences: it is kept in the history",
+            ));
+        }
+        let accepted = match &found {
+            Found::Drift(drift) => drift
+                .differences
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+            Found::Nothing => "no fingerprint was recorded before".to_owned(),
+            Found::Same { .. } => {
+                println!("nothing to accept: the live schema matches the fingerprint");
+                return Ok(0);
+            }
+        };
+        let recorded = self.recorded()?;
+        if recorded.rows.is_empty() && recorded.stamp.is_none() {
+            return Err(Failure::check(
+                "this database has no migration history: run `db migrate` or `db baseline` first",
+            ));
+        }
+        let newest = recorded
+            .newest_migration()
+            .map(|row| Version::new(row.version as u64));
+        let live = self.fingerprints()?.1;
+        let text = self
+            .migrator
+            .fingerprint_to_record(None, None, &live, newest);
+        let statements = self.migrator.statements(self.console.dialect());
+        let audit = self.migrator.audit();
+        let mut row = audit.row(
+            kind::REPAIR,
+            newest.unwrap_or(Version::new(0)),
+            "schema drift",
+            Checksum::of_file(text.as_bytes()),
+            true,
+        );
+        row.note = Some(format!("accepted schema drift ({accepted}): {reason}"));
+        self.record_fingerprint(&text)?;
+        self.console.execute(&statements.insert, &row.binds())?;
+        println!(
+            "recorded the live schema of {} as what the migrations left; what was accepted and why are in the history",
+            redact(&self.url)
+        );
+        Ok(0)
+    }
+}
+
+/// A difference for `--json`.
+pub(super) fn difference_json(difference: &drift::Difference) -> serde_json::Value {
+    use drift::Difference as D;
+    let (change, object, recorded, live) = match difference {
+        D::TableAdded(table) => ("table added", format!("table {table}"), None, None),
+        D::TableRemoved(table) => ("table removed", format!("table {table}"), None, None),
+        D::Added(object, now) => ("added", object.to_string(), None, Some(now.clone())),
+        D::Removed(object, was) => ("removed", object.to_string(), Some(was.clone()), None),
+        D::Changed(object, was, now) => (
+            "changed",
+            object.to_string(),
+            Some(was.clone()),
+            Some(now.clone()),
+        ),
+    };
+    json!({
+        "change": change,
+        "object": object,
+        "recorded": recorded,
+        "live": live,
+        "message": difference.to_string(),
+    })
+}
