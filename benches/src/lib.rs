@@ -1,10 +1,27 @@
-//! What the benchmarks share: the generated migrations.
+//! What the benchmarks share: the generated migrations, in each compared tool's naming.
+//!
+//! Migration `i` (counting from 1) has version `i`, the name `create_bench_<i>`, and SQL
+//! that creates a table, an index and inserts three rows (valid on SQLite, PostgreSQL
+//! and MySQL). The same text is handed to every tool, so only the tools differ.
+//!
+//! ```
+//! use schema_benches::{Naming, migration_sql};
+//!
+//! assert_eq!(Naming::Ours.file_name(7), "00007_create_bench_7.sql");
+//! assert_eq!(Naming::Sqlx.file_name(7), "7_create_bench_7.sql");
+//! assert_eq!(Naming::Refinery.file_name(7), "V7__create_bench_7.sql");
+//! assert!(migration_sql(7).starts_with("CREATE TABLE bench_7 "));
+//! ```
 
+use std::io;
+use std::path::Path;
+
+use schema_runtime::rules::{Lock, LockEntry};
 use schema_runtime::{Checksum, Migration, Migrations, Version};
 
 /// The SQL of generated migration `i`: a table, an index and three rows, valid on
 /// SQLite, PostgreSQL and MySQL.
-pub fn migration_sql(i: usize) -> String {
+pub fn migration_sql(i: u64) -> String {
     format!(
         "CREATE TABLE bench_{i} (id INTEGER PRIMARY KEY, name VARCHAR(40) NOT NULL, created_at VARCHAR(20));\n\
          CREATE INDEX bench_{i}_name ON bench_{i} (name);\n\
@@ -12,16 +29,72 @@ pub fn migration_sql(i: usize) -> String {
     )
 }
 
-/// `count` generated migrations, as `embed_migrations!` would hand them over.
-pub fn generated(count: usize) -> &'static Migrations {
+/// The name part of generated migration `i`, the same for every tool.
+pub fn migration_name(i: u64) -> String {
+    format!("create_bench_{i}")
+}
+
+/// A migration tool's file naming.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Naming {
+    /// This project: `<version>_<name>.sql`, the version zero-padded so a listing sorts.
+    Ours,
+    /// sqlx: `<version>_<description>.sql`.
+    Sqlx,
+    /// refinery: `V<version>__<name>.sql`.
+    Refinery,
+}
+
+impl Naming {
+    /// The file name of generated migration `i` in this naming.
+    pub fn file_name(self, i: u64) -> String {
+        let name = migration_name(i);
+        match self {
+            Naming::Ours => format!("{i:05}_{name}.sql"),
+            Naming::Sqlx => format!("{i}_{name}.sql"),
+            Naming::Refinery => format!("V{i}__{name}.sql"),
+        }
+    }
+}
+
+/// Writes generated migrations `versions` into `dir` (created if missing) in `naming`.
+pub fn write_migrations(
+    dir: &Path,
+    naming: Naming,
+    versions: impl IntoIterator<Item = u64>,
+) -> io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for i in versions {
+        std::fs::write(dir.join(naming.file_name(i)), migration_sql(i))?;
+    }
+    Ok(())
+}
+
+/// The `migrations.lock` of a project that has applied generated migrations
+/// `1..=count`: what a real project with that many migrations carries, and what
+/// `embed_migrations!()` checks every file against.
+pub fn lock_text(count: u64) -> String {
+    Lock::new((1..=count).map(|i| {
+        LockEntry::new(
+            Version::new(i),
+            migration_name(i),
+            Checksum::of_file(migration_sql(i).as_bytes()),
+        )
+    }))
+    .render()
+}
+
+/// `count` generated migrations, as `embed_migrations!` would hand them over: checksums
+/// computed here once, as the macro computes them once at compile time.
+pub fn generated(count: u64) -> &'static Migrations {
     let migrations: Vec<Migration> = (1..=count)
         .map(|i| {
             let sql: &'static str = Box::leak(migration_sql(i).into_boxed_str());
-            let name: &'static str = Box::leak(format!("create_bench_{i}").into_boxed_str());
+            let name: &'static str = Box::leak(migration_name(i).into_boxed_str());
             let path: &'static str =
-                Box::leak(format!("migrations/{i:04}_{name}.sql").into_boxed_str());
+                Box::leak(format!("migrations/{}", Naming::Ours.file_name(i)).into_boxed_str());
             Migration::new(
-                Version::new(i as u64),
+                Version::new(i),
                 name,
                 sql,
                 Checksum::of_file(sql.as_bytes()),

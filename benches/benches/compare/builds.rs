@@ -1,0 +1,131 @@
+//! What each tool's macro costs a `cargo build` of an application with the generated
+//! migrations: after touching one migration, after adding one, and with nothing changed
+//! (where cargo's JSON messages tell whether rustc, and so the macro, ran at all).
+
+use crate::measure::{Samples, Tool};
+use crate::scratch::{CRATES, Profile, Workspace};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    Touch,
+    Add,
+    NoChange,
+}
+
+impl Step {
+    pub const ALL: [Step; 3] = [Step::Touch, Step::Add, Step::NoChange];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            Step::Touch => "touch_one",
+            Step::Add => "add_one",
+            Step::NoChange => "no_change",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Step::Touch => "after touching one migration",
+            Step::Add => "after adding one migration",
+            Step::NoChange => "with nothing changed",
+        }
+    }
+}
+
+/// The builds of one profile and step.
+pub struct StepRuns {
+    pub step: Step,
+    pub samples: Vec<Samples>,
+    /// Per crate, whether each build found the binary fresh (rustc and the macro did
+    /// not run).
+    pub fresh: Vec<(Tool, Vec<bool>)>,
+}
+
+/// Builds every crate once so that what follows times only the crate itself.
+pub fn warm_up(workspace: &mut Workspace, profile: Profile) {
+    for tool in CRATES {
+        eprintln!(
+            "  building the {} scratch crate ({}; the first time on a machine compiles its dependencies)",
+            tool.label(),
+            profile.name()
+        );
+        workspace.build(tool, profile);
+    }
+}
+
+/// `repetitions` rounds of touch, add and no-change builds, interleaving the crates.
+pub fn measure(
+    workspace: &mut Workspace,
+    profile: Profile,
+    count: u64,
+    repetitions: usize,
+) -> Vec<StepRuns> {
+    let mut runs: Vec<StepRuns> = Step::ALL
+        .iter()
+        .map(|&step| StepRuns {
+            step,
+            samples: CRATES
+                .iter()
+                .map(|&tool| Samples {
+                    tool,
+                    seconds: Vec::new(),
+                })
+                .collect(),
+            fresh: CRATES.iter().map(|&tool| (tool, Vec::new())).collect(),
+        })
+        .collect();
+    for round in 0..repetitions {
+        eprintln!(
+            "  {} builds: round {}/{repetitions}",
+            profile.name(),
+            round + 1
+        );
+        for step_runs in runs.iter_mut() {
+            let step = step_runs.step;
+            for offset in 0..CRATES.len() {
+                let index = (round + offset) % CRATES.len();
+                let tool = CRATES[index];
+                let mut attempts = 0;
+                let build = loop {
+                    attempts += 1;
+                    match step {
+                        // A different file each round, in the middle of the folder.
+                        Step::Touch => workspace.touch(tool, count / 2 + round as u64),
+                        Step::Add => workspace.add(tool),
+                        Step::NoChange => {}
+                    }
+                    let build = workspace.build(tool, profile);
+                    // Bounded: edits that never stop would otherwise hang the bench.
+                    if build.dependencies_rebuilt.is_empty() || attempts == 3 {
+                        break build;
+                    }
+                    eprintln!(
+                        "  {}: {} recompiled during a build {} (edited meanwhile?); again",
+                        tool.label(),
+                        build.dependencies_rebuilt.join(", "),
+                        step.label()
+                    );
+                };
+                if step != Step::NoChange {
+                    assert!(
+                        !build.fresh,
+                        "{}: cargo did not rebuild {}; the timing would mean nothing",
+                        tool.label(),
+                        step.label()
+                    );
+                }
+                if step == Step::Add {
+                    assert_eq!(
+                        workspace.embedded(tool, profile),
+                        workspace.versions(tool),
+                        "{}: the added migration was not embedded",
+                        tool.label()
+                    );
+                }
+                step_runs.samples[index].seconds.push(build.seconds);
+                step_runs.fresh[index].1.push(build.fresh);
+            }
+        }
+    }
+    runs
+}

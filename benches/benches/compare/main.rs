@@ -1,0 +1,480 @@
+//! This project beside sqlx's `migrate!` + `Migrator` and refinery's
+//! `embed_migrations!`, on the same generated migrations (a table, an index and three
+//! rows each), in one run, each against a floor: the raw driver doing the least possible.
+//!
+//! Scenarios, each interleaving the tools round by round:
+//!
+//! - `sqlite`: apply everything to an empty file in `/dev/shm`, and the no-op startup
+//!   on an up-to-date file (a fresh connection per sample), at every size.
+//! - `postgres`: the same on PostgreSQL over loopback (connections opened before the
+//!   clock), ours also in grouped mode; skipped, saying why, without a server URL.
+//! - `process`: the no-op startup as a fresh process of each tool's release binary, on
+//!   SQLite and PostgreSQL.
+//! - `build`: `cargo build` of those binaries after touching one migration, after
+//!   adding one, and with nothing changed (does the macro run again?).
+//!
+//! `cargo bench -p schema-benches --bench compare` runs it all with `TEST_POSTGRES_URL`
+//! set; it prints a table per scenario, then the README's table, and writes
+//! `target/bench-results/compare.json` and `compare.md`. Environment variables:
+//!
+//! - `BENCH_SIZES` (default `100,1000,10000`): sizes of the in-process scenarios.
+//! - `BENCH_SCENARIOS` (default `sqlite,postgres,process,build`).
+//! - `BENCH_REPS`: rounds of every timed scenario but builds (defaults scale with size).
+//! - `BENCH_BUILD_SIZE` (default 1000): migrations in the scratch binaries.
+//! - `BENCH_BUILD_REPS` (default 3) and `BENCH_BUILD_PROFILES` (default `release`; `dev`
+//!   too with `dev,release`).
+//! - `BENCH_POSTGRES_URL` or `TEST_POSTGRES_URL`: a server where this run may create
+//!   (and drops) databases of its own.
+//!
+//! Without `--bench` (as `cargo test --benches` runs it) it does one quick round of the
+//! in-process scenarios at 20 migrations and writes nothing.
+
+mod builds;
+mod measure;
+mod postgres;
+mod process;
+mod report;
+mod scratch;
+mod sqlite;
+mod tools;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{Value, json};
+
+use crate::builds::Step;
+use crate::measure::Tool;
+use crate::report::{Outcome, Target, thousands};
+use crate::scratch::{Profile, Workspace};
+use crate::tools::Sets;
+
+const COMMAND: &str =
+    "TEST_POSTGRES_URL=postgres://… cargo bench -p schema-benches --bench compare";
+
+struct Config {
+    quick: bool,
+    sizes: Vec<u64>,
+    scenarios: Vec<String>,
+    repetitions: Option<usize>,
+    build_size: u64,
+    build_repetitions: usize,
+    build_profiles: Vec<Profile>,
+}
+
+fn list(var: &str, default: &str) -> Vec<String> {
+    std::env::var(var)
+        .unwrap_or_else(|_| default.to_owned())
+        .split(',')
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+fn number(var: &str) -> Option<usize> {
+    let value = std::env::var(var).ok()?;
+    Some(
+        value
+            .replace(['_', ','], "")
+            .parse()
+            .unwrap_or_else(|_| panic!("{var}={value} is not a number")),
+    )
+}
+
+impl Config {
+    fn from_env() -> Config {
+        let quick = !std::env::args().any(|a| a == "--bench");
+        if quick {
+            return Config {
+                quick,
+                sizes: vec![20],
+                scenarios: vec!["sqlite".into(), "postgres".into()],
+                repetitions: Some(1),
+                build_size: 20,
+                build_repetitions: 1,
+                build_profiles: vec![Profile::Release],
+            };
+        }
+        let sizes = list("BENCH_SIZES", "100,1000,10000")
+            .iter()
+            .map(|s| {
+                s.replace('_', "")
+                    .parse()
+                    .unwrap_or_else(|_| panic!("BENCH_SIZES: {s} is not a number"))
+            })
+            .collect();
+        let scenarios = list("BENCH_SCENARIOS", "sqlite,postgres,process,build");
+        for scenario in &scenarios {
+            assert!(
+                ["sqlite", "postgres", "process", "build"].contains(&scenario.as_str()),
+                "BENCH_SCENARIOS: unknown scenario {scenario} (sqlite, postgres, process, build)"
+            );
+        }
+        let build_profiles = list("BENCH_BUILD_PROFILES", "release")
+            .iter()
+            .map(|p| match p.as_str() {
+                "dev" => Profile::Dev,
+                "release" => Profile::Release,
+                other => panic!("BENCH_BUILD_PROFILES: unknown profile {other} (dev, release)"),
+            })
+            .collect();
+        Config {
+            quick,
+            sizes,
+            scenarios,
+            repetitions: number("BENCH_REPS"),
+            build_size: number("BENCH_BUILD_SIZE").unwrap_or(1000) as u64,
+            build_repetitions: number("BENCH_BUILD_REPS").unwrap_or(3),
+            build_profiles,
+        }
+    }
+
+    fn runs(&self, scenario: &str) -> bool {
+        self.scenarios.iter().any(|s| s == scenario)
+    }
+
+    /// Rounds of an apply-all scenario: fewer where one round takes long.
+    fn apply_repetitions(&self, size: u64) -> usize {
+        self.repetitions.unwrap_or(match size {
+            0..=100 => 21,
+            101..=1000 => 11,
+            _ => 3,
+        })
+    }
+
+    fn noop_repetitions(&self, size: u64) -> usize {
+        self.repetitions
+            .unwrap_or(if size <= 1000 { 101 } else { 31 })
+    }
+
+    fn process_repetitions(&self) -> usize {
+        self.repetitions.unwrap_or(51)
+    }
+}
+
+/// The targets for ours, set at 1,000 migrations.
+fn target(key: &str, size: u64) -> Option<Target> {
+    if size != 1000 {
+        return None;
+    }
+    let (ours_within, measured_then) = match key {
+        "sqlite.noop" => (1.1, "sqlx 1.36x, refinery 1.50x"),
+        "sqlite.process" => (1.2, "sqlx 2.53x, refinery 1.95x"),
+        "postgres.noop" => (1.3, "sqlx 2.36x, refinery 2.87x"),
+        "sqlite.apply" => (1.3, "sqlx 4.28x, refinery 1.89x"),
+        "postgres.apply" => (1.3, "sqlx 1.57x, refinery 1.43x"),
+        "build.release.touch_one" => (1.5, "sqlx 2.87x, refinery 234x (54 s)"),
+        _ => return None,
+    };
+    Some(Target {
+        ours_within,
+        measured_then,
+    })
+}
+
+fn outcome(
+    key: &str,
+    title: &str,
+    floor: &'static str,
+    size: u64,
+    repetitions: usize,
+    samples: Vec<measure::Samples>,
+) -> Outcome {
+    Outcome {
+        key: key.to_owned(),
+        title: title.to_owned(),
+        size,
+        repetitions,
+        floor,
+        samples,
+        target: target(key, size),
+        extra: Value::Null,
+        notes: Vec::new(),
+    }
+}
+
+fn tool_version(program: &str) -> String {
+    Command::new(program)
+        .arg("-V")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+/// `<target>/bench-results`, whatever `CARGO_TARGET_DIR` says.
+fn results_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("CARGO_TARGET_TMPDIR is inside the target dir")
+        .join("bench-results")
+}
+
+fn main() {
+    // `cargo bench` hands every bench target the same filters: none naming this one
+    // means another target was asked for.
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    if !filters.is_empty() && !filters.iter().any(|f| "compare".contains(f.as_str())) {
+        return;
+    }
+    let config = Config::from_env();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("compare");
+    std::fs::create_dir_all(&work).unwrap();
+    let shm = sqlite::scratch_dir("db");
+    let load_before = load_average();
+
+    let mut skipped: Vec<String> = Vec::new();
+    let server = if config.runs("postgres") || config.runs("process") {
+        match postgres::Server::from_env(&runtime) {
+            Ok(server) => Some(server),
+            Err(why) => {
+                let message = format!("PostgreSQL scenarios skipped: {why}");
+                eprintln!("{message}");
+                skipped.push(message);
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let server_version: Option<String> = server
+        .as_ref()
+        .map(|server| runtime.block_on(server.version()));
+
+    let mut outcomes: Vec<Outcome> = Vec::new();
+    let in_process = config.runs("sqlite") || (config.runs("postgres") && server.is_some());
+    for &size in config.sizes.iter().filter(|_| in_process) {
+        eprintln!(
+            "{} migrations: writing them in each tool's naming",
+            thousands(size)
+        );
+        let sets = Sets::load(&work, size, &runtime);
+        if config.runs("sqlite") {
+            let reps = config.apply_repetitions(size);
+            eprintln!("SQLite, apply all: {reps} rounds");
+            let samples = sqlite::apply_all(&sets, &runtime, &shm, reps);
+            outcomes.push(outcome(
+                "sqlite.apply",
+                "SQLite: apply all to an empty file",
+                "the same SQL in one `execute_batch`, one transaction (rusqlite)",
+                size,
+                reps,
+                samples,
+            ));
+            let reps = config.noop_repetitions(size);
+            eprintln!("SQLite, no-op startup: {reps} rounds");
+            let samples = sqlite::noop(&sets, &runtime, &shm, reps);
+            outcomes.push(outcome(
+                "sqlite.noop",
+                "SQLite: no-op startup, fresh connection",
+                "open a connection, one `SELECT version, checksum` of the history (rusqlite)",
+                size,
+                reps,
+                samples,
+            ));
+        }
+        if let Some(server) = server.as_ref().filter(|_| config.runs("postgres")) {
+            let reps = config.apply_repetitions(size);
+            eprintln!("PostgreSQL, apply all: {reps} rounds");
+            let samples = postgres::apply_all(&sets, &runtime, server, reps);
+            outcomes.push(outcome(
+                "postgres.apply",
+                "PostgreSQL: apply all to an empty database",
+                "the same SQL as one batch in one transaction (sqlx `raw_sql`)",
+                size,
+                reps,
+                samples,
+            ));
+            let reps = config.noop_repetitions(size);
+            eprintln!("PostgreSQL, no-op startup: {reps} rounds");
+            let samples = postgres::noop(&sets, &runtime, server, reps);
+            outcomes.push(outcome(
+                "postgres.noop",
+                "PostgreSQL: no-op startup, open connection",
+                "one prepared `SELECT version, checksum` of the history (sqlx)",
+                size,
+                reps,
+                samples,
+            ));
+        }
+    }
+
+    let mut never_reran: Option<Vec<(Tool, bool)>> = None;
+    if !config.quick && (config.runs("process") || config.runs("build")) {
+        let size = config.build_size;
+        eprintln!(
+            "scratch binaries with {} migrations each, built under {}",
+            thousands(size),
+            work.display()
+        );
+        let mut workspace = Workspace::create(&work, size);
+        let mut profiles = config.build_profiles.clone();
+        if config.runs("process") && !profiles.contains(&Profile::Release) {
+            profiles.push(Profile::Release);
+        }
+        for &profile in &profiles {
+            builds::warm_up(&mut workspace, profile);
+        }
+        // Before the build scenario adds migrations to the binaries.
+        if config.runs("process") {
+            let reps = config.process_repetitions();
+            eprintln!("SQLite, fresh process: {reps} rounds");
+            let samples = process::sqlite(&workspace, &shm, size, reps);
+            outcomes.push(outcome(
+                "sqlite.process",
+                "SQLite: no-op startup as a fresh process",
+                "a release binary that opens the file and runs one `SELECT` of the history (rusqlite)",
+                size,
+                reps,
+                samples,
+            ));
+            if let Some(server) = &server {
+                eprintln!("PostgreSQL, fresh process: {reps} rounds");
+                let samples = process::postgres(&workspace, &runtime, server, size, reps);
+                outcomes.push(outcome(
+                    "postgres.process",
+                    "PostgreSQL: no-op startup as a fresh process",
+                    "a release binary that connects and runs one `SELECT` of the history (sqlx)",
+                    size,
+                    reps,
+                    samples,
+                ));
+            }
+        }
+        if config.runs("build") {
+            let mut reran = Vec::new();
+            for &profile in &config.build_profiles {
+                let reps = config.build_repetitions;
+                eprintln!("cargo build ({}): {reps} rounds", profile.name());
+                for runs in builds::measure(&mut workspace, profile, size, reps) {
+                    let key = format!("build.{}.{}", profile.name(), runs.step.key());
+                    let title = format!(
+                        "`cargo build{}` {}",
+                        if profile == Profile::Release {
+                            " --release"
+                        } else {
+                            ""
+                        },
+                        runs.step.label()
+                    );
+                    let mut result = outcome(
+                        &key,
+                        &title,
+                        "a crate with no dependencies that `include_str!`s the same files (\"floor + drivers\" also links rusqlite, sqlx-postgres and tokio)",
+                        size,
+                        reps,
+                        runs.samples,
+                    );
+                    let fresh: serde_json::Map<String, Value> = runs
+                        .fresh
+                        .iter()
+                        .map(|(tool, flags)| (tool.key().to_owned(), json!(flags)))
+                        .collect();
+                    result.extra = json!({ "fresh": fresh });
+                    if runs.step == Step::NoChange {
+                        for (tool, flags) in &runs.fresh {
+                            let count = flags.iter().filter(|fresh| !**fresh).count();
+                            result.notes.push(format!(
+                                "{}: the macro ran again in {count} of {} no-change builds",
+                                tool.label(),
+                                flags.len()
+                            ));
+                            reran.push((*tool, count == 0));
+                        }
+                    }
+                    outcomes.push(result);
+                }
+            }
+            never_reran = Some(reran);
+        }
+    }
+
+    let load_after = load_average();
+    let mut table = String::new();
+    for result in &outcomes {
+        table.push_str(&result.render());
+    }
+    print!("{table}");
+    for message in &skipped {
+        println!("\n{message}");
+    }
+    println!(
+        "\nload average before {load_before}, after {load_after} ({} cores)",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    if config.quick {
+        let _ = std::fs::remove_dir_all(&shm);
+        return;
+    }
+
+    let mut sizes = config.sizes.clone();
+    sizes.push(config.build_size);
+    sizes.sort_unstable();
+    sizes.dedup();
+    let mut markdown = String::new();
+    for size in sizes {
+        let table = report::markdown(&outcomes, size);
+        if !table.is_empty() {
+            markdown.push_str(&table);
+            markdown.push('\n');
+        }
+    }
+    markdown.push_str(&format!("Reproduce with `{COMMAND}`.\n"));
+    println!("\nREADME table:\n\n{markdown}");
+
+    let report = json!({
+        "benchmark": "compare",
+        "command": COMMAND,
+        "machine": {
+            "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
+            "load_average_before": load_before,
+            "load_average_after": load_after,
+            "cargo": tool_version(&std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())),
+            "sqlite": schema_runtime::rusqlite::version(),
+            "postgres": server_version,
+            "sqlite_files_in": shm.parent().map(|p| p.display().to_string()),
+        },
+        "config": {
+            "sizes": config.sizes,
+            "scenarios": config.scenarios,
+            "repetitions_override": config.repetitions,
+            "build_size": config.build_size,
+            "build_repetitions": config.build_repetitions,
+            "build_profiles": config.build_profiles.iter().map(|p| p.name()).collect::<Vec<_>>(),
+        },
+        "skipped": skipped,
+        "no_change_build_never_reran_macro": never_reran.map(|list| list
+            .into_iter()
+            .map(|(tool, never)| (tool.key().to_owned(), json!(never)))
+            .collect::<serde_json::Map<_, _>>()),
+        "outcomes": outcomes.iter().map(Outcome::json).collect::<Vec<_>>(),
+    });
+    let out = results_dir();
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(
+        out.join("compare.json"),
+        serde_json::to_string_pretty(&report).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(out.join("compare.md"), &markdown).unwrap();
+    println!(
+        "wrote {} and compare.md",
+        out.join("compare.json").display()
+    );
+    if let Some(server) = &server {
+        runtime.block_on(server.close());
+    }
+    let _ = std::fs::remove_dir_all(&shm);
+}

@@ -1,0 +1,343 @@
+//! PostgreSQL on loopback, in one process: apply everything to an empty database, and
+//! the no-op startup on an up-to-date one. Connections are opened before the clock
+//! starts and kept (a pool of one for ours and sqlx, a `tokio_postgres::Client` for
+//! refinery), because connecting is the server's cost, the same for all; the
+//! fresh-process scenario measures it.
+
+use std::cell::RefCell;
+use std::time::{Duration, Instant};
+
+use schema_runtime::Migrator;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use tokio::runtime::Runtime;
+
+use crate::measure::{Contestant, Samples, Tool, interleave};
+use crate::tools::{Sets, policy};
+
+/// The server named by `BENCH_POSTGRES_URL` or `TEST_POSTGRES_URL`, and the databases
+/// this run created on it (each dropped when done, or when the run ends early).
+pub struct Server {
+    url: String,
+    prefix: String,
+    admin: PgPool,
+    created: RefCell<Vec<String>>,
+}
+
+/// `url` with its database replaced by `name`, keeping any query string.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let path_start = base[authority_start..]
+        .find('/')
+        .map_or(base.len(), |i| authority_start + i);
+    let mut out = format!("{}/{name}", &base[..path_start]);
+    if let Some(query) = query {
+        out.push('?');
+        out.push_str(query);
+    }
+    out
+}
+
+impl Server {
+    /// The server to use, or why there is none.
+    pub fn from_env(runtime: &Runtime) -> Result<Server, String> {
+        let url = std::env::var("BENCH_POSTGRES_URL")
+            .or_else(|_| std::env::var("TEST_POSTGRES_URL"))
+            .map_err(|_| {
+                "set TEST_POSTGRES_URL (or BENCH_POSTGRES_URL) to a PostgreSQL server".to_owned()
+            })?;
+        let admin = runtime
+            .block_on(
+                PgPoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect(&url),
+            )
+            .map_err(|e| format!("cannot reach {}: {e}", schema_runtime::redact_url(&url)))?;
+        Ok(Server {
+            url,
+            prefix: format!("schema_compare_{}", std::process::id()),
+            admin,
+            created: RefCell::new(Vec::new()),
+        })
+    }
+
+    pub fn database_url(&self, name: &str) -> String {
+        with_database(&self.url, name)
+    }
+
+    /// Creates an empty database named after this run and `suffix`.
+    pub async fn create(&self, suffix: &str) -> String {
+        let name = format!("{}_{suffix}", self.prefix);
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&self.admin)
+            .await
+            .unwrap();
+        self.created.borrow_mut().push(name.clone());
+        name
+    }
+
+    pub async fn drop_database(&self, name: &str) {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .execute(&self.admin)
+        .await
+        .unwrap();
+        self.created.borrow_mut().retain(|n| n != name);
+    }
+
+    pub async fn pool(&self, name: &str) -> PgPool {
+        PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&self.database_url(name))
+            .await
+            .unwrap()
+    }
+
+    pub async fn refinery_client(&self, name: &str) -> tokio_postgres::Client {
+        let (client, connection) =
+            tokio_postgres::connect(&self.database_url(name), tokio_postgres::NoTls)
+                .await
+                .unwrap();
+        tokio::spawn(connection);
+        client
+    }
+
+    /// The server's version, for the record.
+    pub async fn version(&self) -> String {
+        let (version,): (String,) = sqlx::query_as("SHOW server_version")
+            .fetch_one(&self.admin)
+            .await
+            .unwrap();
+        version
+    }
+
+    /// Drops what is left (a run that panicked midway) and closes the admin pool.
+    pub async fn close(&self) {
+        let left: Vec<String> = self.created.borrow().clone();
+        for name in left {
+            self.drop_database(&name).await;
+        }
+        self.admin.close().await;
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let left = self.created.borrow().clone();
+        if left.is_empty() {
+            return;
+        }
+        // The pool belongs to a runtime that may be gone: use a connection of our own.
+        let url = self.url.clone();
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let Ok(pool) = PgPool::connect(&url).await else {
+                    return;
+                };
+                for name in left {
+                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&pool)
+                    .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+async fn count_rows(pool: &PgPool, table: &str) -> u64 {
+    let (count,): (i64,) =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    count as u64
+}
+
+fn history_table(tool: Tool) -> &'static str {
+    match tool {
+        Tool::Sqlx => "_sqlx_migrations",
+        Tool::Refinery => "refinery_schema_history",
+        _ => "schema_history",
+    }
+}
+
+/// Applies `sets` with `tool` to the database `name`, timing only the run (connecting
+/// is done first, closing after).
+async fn apply_once(tool: Tool, sets: &Sets, server: &Server, name: &str) -> Duration {
+    match tool {
+        Tool::Refinery => {
+            let mut client = server.refinery_client(name).await;
+            let started = Instant::now();
+            let report = sets.refinery_runner().run_async(&mut client).await.unwrap();
+            let elapsed = started.elapsed();
+            assert_eq!(report.applied_migrations().len() as u64, sets.count);
+            elapsed
+        }
+        _ => {
+            let pool = server.pool(name).await;
+            let started = Instant::now();
+            match tool {
+                Tool::Ours | Tool::OursGrouped => {
+                    let policy = policy().group_transactions(tool == Tool::OursGrouped);
+                    let report = Migrator::with_policy(sets.ours, policy)
+                        .run_async(&pool)
+                        .await
+                        .unwrap();
+                    assert_eq!(report.applied.len() as u64, sets.count);
+                }
+                Tool::Sqlx => sets.sqlx.run(&pool).await.unwrap(),
+                Tool::Floor => {
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                        "BEGIN;\n{}COMMIT;",
+                        sets.batch
+                    )))
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+                }
+                Tool::Refinery | Tool::FloorDrivers => unreachable!(),
+            }
+            let elapsed = started.elapsed();
+            pool.close().await;
+            elapsed
+        }
+    }
+}
+
+/// Applies all of `sets` to an empty database, `repetitions` interleaved rounds; ours
+/// also in grouped mode (one transaction for the run).
+pub fn apply_all(
+    sets: &Sets,
+    runtime: &Runtime,
+    server: &Server,
+    repetitions: usize,
+) -> Vec<Samples> {
+    let tools = [
+        Tool::Floor,
+        Tool::Ours,
+        Tool::OursGrouped,
+        Tool::Sqlx,
+        Tool::Refinery,
+    ];
+    let mut contestants: Vec<Contestant> = tools
+        .iter()
+        .map(|&tool| {
+            Contestant::new(tool, move || {
+                runtime.block_on(async {
+                    let name = server.create("apply").await;
+                    let elapsed = apply_once(tool, sets, server, &name).await;
+                    let pool = server.pool(&name).await;
+                    if tool != Tool::Floor {
+                        assert_eq!(count_rows(&pool, history_table(tool)).await, sets.count);
+                    }
+                    let last = format!("bench_{}", sets.count);
+                    assert_eq!(count_rows(&pool, &last).await, 3);
+                    pool.close().await;
+                    server.drop_database(&name).await;
+                    elapsed
+                })
+            })
+        })
+        .collect();
+    interleave(
+        &format!("postgres apply {}", sets.count),
+        0,
+        repetitions,
+        &mut contestants,
+    )
+}
+
+/// The startup check on an up-to-date database, over a connection already open.
+pub fn noop(sets: &Sets, runtime: &Runtime, server: &Server, repetitions: usize) -> Vec<Samples> {
+    let (names, ours_pool, floor_pool, sqlx_pool, refinery_client) = runtime.block_on(async {
+        let mut names = Vec::new();
+        for tool in [Tool::Ours, Tool::Sqlx, Tool::Refinery] {
+            let name = server.create(&format!("noop_{}", tool.key())).await;
+            apply_once(tool, sets, server, &name).await;
+            names.push(name);
+        }
+        (
+            names.clone(),
+            server.pool(&names[0]).await,
+            server.pool(&names[0]).await,
+            server.pool(&names[1]).await,
+            server.refinery_client(&names[2]).await,
+        )
+    });
+    let mut refinery_client = refinery_client;
+    let migrator = Migrator::with_policy(sets.ours, policy());
+    let count = sets.count;
+    let mut contestants = vec![
+        Contestant::new(Tool::Floor, || {
+            runtime.block_on(async {
+                let started = Instant::now();
+                let rows: Vec<(i64, String)> =
+                    sqlx::query_as("SELECT version, checksum FROM schema_history")
+                        .fetch_all(&floor_pool)
+                        .await
+                        .unwrap();
+                let elapsed = started.elapsed();
+                assert_eq!(rows.len() as u64, count);
+                elapsed
+            })
+        }),
+        Contestant::new(Tool::Ours, || {
+            runtime.block_on(async {
+                let started = Instant::now();
+                let report = migrator.run_async(&ours_pool).await.unwrap();
+                let elapsed = started.elapsed();
+                assert!(report.is_up_to_date());
+                elapsed
+            })
+        }),
+        Contestant::new(Tool::Sqlx, || {
+            runtime.block_on(async {
+                let started = Instant::now();
+                sets.sqlx.run(&sqlx_pool).await.unwrap();
+                started.elapsed()
+            })
+        }),
+        Contestant::new(Tool::Refinery, move || {
+            runtime.block_on(async {
+                let started = Instant::now();
+                let report = sets
+                    .refinery_runner()
+                    .run_async(&mut refinery_client)
+                    .await
+                    .unwrap();
+                let elapsed = started.elapsed();
+                assert!(report.applied_migrations().is_empty());
+                elapsed
+            })
+        }),
+    ];
+    let samples = interleave(
+        &format!("postgres no-op {count}"),
+        1,
+        repetitions,
+        &mut contestants,
+    );
+    // Closes refinery's client, which the last contestant owns.
+    drop(contestants);
+    runtime.block_on(async {
+        for pool in [&ours_pool, &floor_pool, &sqlx_pool] {
+            pool.close().await;
+        }
+        for name in &names {
+            server.drop_database(name).await;
+        }
+    });
+    samples
+}

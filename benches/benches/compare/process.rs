@@ -1,0 +1,151 @@
+//! The no-op startup as a fresh process: each sample spawns the tool's release binary,
+//! which opens the database, runs its startup check and exits. The clock covers all of
+//! it (loading the binary, connecting, the check, exiting): what every application
+//! start pays.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use tokio::runtime::Runtime;
+
+use crate::measure::{Contestant, Samples, Tool, interleave};
+use crate::postgres::Server;
+use crate::scratch::{Profile, Workspace};
+use crate::sqlite::remove_database;
+
+const TOOLS: [Tool; 3] = [Tool::Ours, Tool::Sqlx, Tool::Refinery];
+
+/// Runs `binary` with `args`; returns how long it took and what it printed.
+fn spawn(binary: &Path, args: &[&str]) -> (Duration, String) {
+    let started = Instant::now();
+    let output = Command::new(binary)
+        .args(args)
+        // Ours reads its environment from APP_ENV; the others ignore it.
+        .env("APP_ENV", "test")
+        .output()
+        .unwrap();
+    let elapsed = started.elapsed();
+    assert!(
+        output.status.success(),
+        "{} {args:?} failed: {}",
+        binary.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (
+        elapsed,
+        String::from_utf8_lossy(&output.stdout).trim().to_owned(),
+    )
+}
+
+/// What each binary prints on a database that is up to date.
+fn expected_noop(tool: Tool, count: u64) -> String {
+    match tool {
+        Tool::Sqlx => "ok".to_owned(),
+        Tool::FloorDrivers => format!("rows {count}"),
+        _ => "applied 0".to_owned(),
+    }
+}
+
+fn measure(
+    workspace: &Workspace,
+    label: &str,
+    database: &str,
+    targets: &[(Tool, String)],
+    count: u64,
+    repetitions: usize,
+) -> Vec<Samples> {
+    // Each tool's binary brings its own database up to date first; the floor reads ours.
+    for (tool, target) in targets {
+        let binary = workspace.binary(*tool, Profile::Release);
+        let (_, printed) = spawn(&binary, &[database, target]);
+        if *tool != Tool::Sqlx {
+            assert_eq!(printed, format!("applied {count}"), "{}", tool.label());
+        }
+    }
+    let ours_target = targets[0].1.clone();
+    let mut all = vec![(Tool::FloorDrivers, ours_target)];
+    all.extend(targets.iter().cloned());
+    let mut contestants: Vec<Contestant> = all
+        .into_iter()
+        .map(|(tool, target)| {
+            let binary = workspace.binary(tool, Profile::Release);
+            let expected = expected_noop(tool, count);
+            Contestant::new(tool, move || {
+                let (elapsed, printed) = spawn(&binary, &[database, &target]);
+                assert_eq!(printed, expected, "{}", tool.label());
+                elapsed
+            })
+        })
+        .collect();
+    interleave(label, 1, repetitions, &mut contestants)
+        .into_iter()
+        .map(|mut samples| {
+            // Reported as the floor of this scenario.
+            if samples.tool == Tool::FloorDrivers {
+                samples.tool = Tool::Floor;
+            }
+            samples
+        })
+        .collect()
+}
+
+/// Fresh processes on SQLite files in `dir`.
+pub fn sqlite(workspace: &Workspace, dir: &Path, count: u64, repetitions: usize) -> Vec<Samples> {
+    let targets: Vec<(Tool, String)> = TOOLS
+        .iter()
+        .map(|&tool| {
+            let path = dir.join(format!("process-{}.db", tool.key()));
+            remove_database(&path);
+            (tool, path.display().to_string())
+        })
+        .collect();
+    let samples = measure(
+        workspace,
+        "sqlite fresh process",
+        "sqlite",
+        &targets,
+        count,
+        repetitions,
+    );
+    for (_, path) in &targets {
+        remove_database(Path::new(path));
+    }
+    samples
+}
+
+/// Fresh processes connecting to PostgreSQL on loopback.
+pub fn postgres(
+    workspace: &Workspace,
+    runtime: &Runtime,
+    server: &Server,
+    count: u64,
+    repetitions: usize,
+) -> Vec<Samples> {
+    let names: Vec<String> = runtime.block_on(async {
+        let mut names = Vec::new();
+        for tool in TOOLS {
+            names.push(server.create(&format!("process_{}", tool.key())).await);
+        }
+        names
+    });
+    let targets: Vec<(Tool, String)> = TOOLS
+        .iter()
+        .zip(&names)
+        .map(|(&tool, name)| (tool, server.database_url(name)))
+        .collect();
+    let samples = measure(
+        workspace,
+        "postgres fresh process",
+        "postgres",
+        &targets,
+        count,
+        repetitions,
+    );
+    runtime.block_on(async {
+        for name in &names {
+            server.drop_database(name).await;
+        }
+    });
+    samples
+}

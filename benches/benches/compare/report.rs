@@ -1,0 +1,236 @@
+//! Results: ratios against the floor and against each other, as a table for people, a
+//! markdown table for the README, and JSON.
+
+use std::fmt::Write as _;
+
+use serde_json::{Value, json};
+
+use crate::measure::{Samples, Tool};
+
+/// The target for ours at 1,000 migrations, and what it measured for the others.
+#[derive(Clone, Copy, Debug)]
+pub struct Target {
+    /// Ours' median may be at most this many times the floor's.
+    pub ours_within: f64,
+    /// The others' ratios to the floor when the target was set.
+    pub measured_then: &'static str,
+}
+
+/// One scenario at one size.
+pub struct Outcome {
+    pub key: String,
+    pub title: String,
+    pub size: u64,
+    pub repetitions: usize,
+    /// What the floor is in this scenario.
+    pub floor: &'static str,
+    pub samples: Vec<Samples>,
+    pub target: Option<Target>,
+    pub extra: Value,
+    pub notes: Vec<String>,
+}
+
+impl Outcome {
+    fn get(&self, tool: Tool) -> Option<&Samples> {
+        self.samples.iter().find(|s| s.tool == tool)
+    }
+
+    /// `tool`'s median over the floor's.
+    pub fn ratio_to_floor(&self, tool: Tool) -> Option<f64> {
+        Some(self.get(tool)?.median() / self.get(Tool::Floor)?.median())
+    }
+
+    fn ratio(&self, a: Tool, b: Tool) -> Option<f64> {
+        Some(self.get(a)?.median() / self.get(b)?.median())
+    }
+
+    /// Whether ours meets the target (`None` when there is none at this size).
+    pub fn target_met(&self) -> Option<bool> {
+        let target = self.target?;
+        Some(self.ratio_to_floor(Tool::Ours)? <= target.ours_within)
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let unit = Unit::for_seconds(self.get(Tool::Floor).map_or(1.0, Samples::median));
+        writeln!(
+            out,
+            "\n{} — {} migrations, {} interleaved rounds",
+            self.title,
+            thousands(self.size),
+            self.repetitions
+        )
+        .unwrap();
+        writeln!(out, "  floor: {}", self.floor).unwrap();
+        writeln!(
+            out,
+            "  {:<16} {:>12} {:>25} {:>9} {:>8}",
+            "tool",
+            format!("median {}", unit.name()),
+            format!("[min – max] {}", unit.name()),
+            "× floor",
+            "× ours"
+        )
+        .unwrap();
+        for samples in &self.samples {
+            writeln!(
+                out,
+                "  {:<16} {:>12} {:>25} {:>8.2}x {:>7.2}x",
+                samples.tool.label(),
+                unit.format(samples.median()),
+                format!(
+                    "[{} – {}]",
+                    unit.format(samples.min()),
+                    unit.format(samples.max())
+                ),
+                self.ratio_to_floor(samples.tool).unwrap_or(f64::NAN),
+                self.ratio(samples.tool, Tool::Ours).unwrap_or(f64::NAN),
+            )
+            .unwrap();
+        }
+        if let (Some(target), Some(met)) = (self.target, self.target_met()) {
+            writeln!(
+                out,
+                "  target: ours within {:.2}x of the floor (when set: {}): {} at {:.2}x",
+                target.ours_within,
+                target.measured_then,
+                if met { "met" } else { "MISSED" },
+                self.ratio_to_floor(Tool::Ours).unwrap_or(f64::NAN)
+            )
+            .unwrap();
+        }
+        for note in &self.notes {
+            writeln!(out, "  {note}").unwrap();
+        }
+        out
+    }
+
+    pub fn json(&self) -> Value {
+        let tools: serde_json::Map<String, Value> = self
+            .samples
+            .iter()
+            .map(|s| {
+                let mut entry = s.json();
+                entry["ratio_to_floor"] = json!(self.ratio_to_floor(s.tool));
+                entry["ratio_to_ours"] = json!(self.ratio(s.tool, Tool::Ours));
+                (s.tool.key().to_owned(), entry)
+            })
+            .collect();
+        json!({
+            "scenario": self.key,
+            "title": self.title,
+            "migrations": self.size,
+            "repetitions": self.repetitions,
+            "floor": self.floor,
+            "tools": tools,
+            "ours_over_sqlx": self.ratio(Tool::Ours, Tool::Sqlx),
+            "ours_over_refinery": self.ratio(Tool::Ours, Tool::Refinery),
+            "sqlx_over_refinery": self.ratio(Tool::Sqlx, Tool::Refinery),
+            "target": self.target.map(|t| json!({
+                "ours_within": t.ours_within,
+                "measured_then": t.measured_then,
+                "met": self.target_met(),
+            })),
+            "extra": self.extra,
+            "notes": self.notes,
+        })
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Unit {
+    Micros,
+    Millis,
+    Seconds,
+}
+
+impl Unit {
+    fn for_seconds(seconds: f64) -> Unit {
+        if seconds < 1e-3 {
+            Unit::Micros
+        } else if seconds < 1.0 {
+            Unit::Millis
+        } else {
+            Unit::Seconds
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Unit::Micros => "µs",
+            Unit::Millis => "ms",
+            Unit::Seconds => "s",
+        }
+    }
+
+    fn format(self, seconds: f64) -> String {
+        match self {
+            Unit::Micros => format!("{:.1}", seconds * 1e6),
+            Unit::Millis => format!("{:.2}", seconds * 1e3),
+            Unit::Seconds => format!("{:.2}", seconds),
+        }
+    }
+}
+
+/// A duration for the README: three significant figures or so, with its unit.
+pub fn human(seconds: f64) -> String {
+    let unit = Unit::for_seconds(seconds);
+    format!("{} {}", unit.format(seconds), unit.name())
+}
+
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The README's table: every scenario at `size`, ours and the others as ratios to the
+/// floor, with the floor's own median.
+pub fn markdown(outcomes: &[Outcome], size: u64) -> String {
+    let mut out = String::new();
+    if !outcomes.iter().any(|o| o.size == size) {
+        return out;
+    }
+    writeln!(
+        out,
+        "| {} migrations | Floor (median) | Ours | sqlx | refinery |",
+        thousands(size)
+    )
+    .unwrap();
+    writeln!(out, "|---|---|---|---|---|").unwrap();
+    let cell =
+        |outcome: &Outcome, tool: Tool| match (outcome.ratio_to_floor(tool), outcome.get(tool)) {
+            (Some(ratio), Some(samples)) => format!("{ratio:.2}x ({})", human(samples.median())),
+            _ => "–".to_owned(),
+        };
+    for outcome in outcomes.iter().filter(|o| o.size == size) {
+        let floor = outcome.get(Tool::Floor).map_or(0.0, Samples::median);
+        writeln!(
+            out,
+            "| {} | {} | {} | {} | {} |",
+            outcome.title,
+            human(floor),
+            cell(outcome, Tool::Ours),
+            cell(outcome, Tool::Sqlx),
+            cell(outcome, Tool::Refinery),
+        )
+        .unwrap();
+        if outcome.get(Tool::OursGrouped).is_some() {
+            writeln!(
+                out,
+                "| {}, ours with `group_transactions(true)` | {} | {} | | |",
+                outcome.title,
+                human(floor),
+                cell(outcome, Tool::OursGrouped),
+            )
+            .unwrap();
+        }
+    }
+    out
+}
