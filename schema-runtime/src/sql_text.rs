@@ -89,6 +89,9 @@ pub mod kind {
     pub const REVERT: &str = "revert";
     /// An audited fix made with `db repair`: who, when and why are in the row.
     pub const REPAIR: &str = "repair";
+    /// `db baseline` adopted the migrations recorded before it (the `migration` rows it
+    /// wrote say where each came from).
+    pub const BASELINE: &str = "baseline";
 }
 
 /// The state of a migration or seed row.

@@ -720,3 +720,227 @@ fn usage_and_environment_errors_exit_2() {
     assert_eq!(help.code, 0);
     assert!(help.stdout.contains("verify"));
 }
+
+/// Adoption: databases migrated by the real sqlx, refinery and diesel, then taken over by
+/// `db baseline`; the next start applies only what is new.
+mod adoption {
+    use std::fs;
+    use std::path::Path;
+
+    use super::*;
+
+    const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/reversible");
+    const FIRST_TWO: [&str; 2] = ["0001_create_accounts", "0002_create_ledger"];
+
+    fn up(name: &str) -> String {
+        fs::read_to_string(Path::new(FIXTURE).join(format!("{name}.sql"))).unwrap()
+    }
+
+    /// After adoption: nothing ran again, the third migration is the only one applied,
+    /// and each adopted row says where it came from.
+    fn check_adopted(db: &Db, from: &str, noted: &str) {
+        let baseline = db.db("test", &["baseline"]);
+        assert_eq!(baseline.code, 0, "{}", baseline.all());
+        assert!(
+            baseline
+                .stdout
+                .starts_with(&format!("adopted 2 migration(s) from {from}")),
+            "{}",
+            baseline.stdout
+        );
+        assert!(baseline.stdout.contains("1 pending"), "{}", baseline.stdout);
+        let status = db.status();
+        assert_eq!(states(&status), ["1 applied", "2 applied", "3 pending"]);
+        let note = status["migrations"][1]["note"].as_str().unwrap();
+        assert!(note.starts_with(&format!("baseline: {noted}")), "{note}");
+
+        let start = db.db("test", &["migrate"]);
+        assert_eq!(start.code, 0, "{}", start.all());
+        assert!(
+            start.stdout.contains("applied 1 migration"),
+            "{}",
+            start.stdout
+        );
+        assert!(start.stdout.contains("+ 3"), "{}", start.stdout);
+        assert_eq!(
+            states(&db.status()),
+            ["1 applied", "2 applied", "3 applied"]
+        );
+        assert_eq!(db.db("test", &["drift"]).code, 0);
+        let again = db.db("test", &["baseline"]);
+        assert_eq!(again.code, 1, "{}", again.all());
+        assert!(again.stderr.contains("already has a migration history"));
+    }
+
+    fn sqlx_migrates_the_first_two(db: &Db) {
+        let dir = tempfile::tempdir().unwrap();
+        for name in FIRST_TWO {
+            fs::write(dir.path().join(format!("{name}.sql")), up(name)).unwrap();
+        }
+        runtime().block_on(async {
+            let migrator = sqlx::migrate::Migrator::new(dir.path()).await.unwrap();
+            match db.backend {
+                "sqlite" => {
+                    let url = format!("{}?mode=rwc", db.url);
+                    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+                    migrator.run(&pool).await.unwrap();
+                    pool.close().await;
+                }
+                "postgres" => {
+                    let pool = PgPool::connect(&db.url).await.unwrap();
+                    migrator.run(&pool).await.unwrap();
+                    pool.close().await;
+                }
+                _ => {
+                    let pool = MySqlPool::connect(&db.url).await.unwrap();
+                    migrator.run(&pool).await.unwrap();
+                    pool.close().await;
+                }
+            }
+        });
+    }
+
+    fn a_sqlx_database_is_adopted(db: &Db) {
+        sqlx_migrates_the_first_two(db);
+        check_adopted(
+            db,
+            "sqlx's _sqlx_migrations",
+            "from sqlx; its sha384 matches the same text",
+        );
+    }
+
+    fn a_file_edited_after_sqlx_ran_it_is_not_adopted(db: &Db) {
+        sqlx_migrates_the_first_two(db);
+        db.sql("UPDATE _sqlx_migrations SET checksum = checksum || checksum WHERE version = 2");
+        let refused = db.db("test", &["baseline"]);
+        assert_eq!(refused.code, 1, "{}", refused.all());
+        assert!(
+            refused.stderr.contains("nothing was adopted")
+                && refused.stderr.contains(
+                    "fixtures/reversible/0002_create_ledger.sql (version 2) is not the file sqlx ran"
+                )
+                && refused.stderr.contains("this binary's text gives sha384:"),
+            "{}",
+            refused.stderr
+        );
+        assert_eq!(
+            states(&db.status()),
+            ["1 pending", "2 pending", "3 pending"],
+            "nothing was written"
+        );
+    }
+
+    fn a_database_built_by_hand_is_adopted_at_a_version(db: &Db) {
+        for name in FIRST_TWO {
+            db.sql(&up(name));
+        }
+        let nothing = db.db("test", &["baseline"]);
+        assert_eq!(nothing.code, 2, "{}", nothing.all());
+        assert!(nothing.stderr.contains("db baseline --version V"));
+        let unknown = db.db("test", &["baseline", "--version", "7"]);
+        assert_eq!(unknown.code, 2, "{}", unknown.all());
+        let adopted = db.db("test", &["baseline", "--version", "2"]);
+        assert_eq!(adopted.code, 0, "{}", adopted.all());
+        assert!(
+            adopted.stdout.contains("adopted by hand at version 2"),
+            "{}",
+            adopted.stdout
+        );
+        db.migrate();
+        assert_eq!(
+            states(&db.status()),
+            ["1 applied", "2 applied", "3 applied"]
+        );
+    }
+
+    mod sqlite {
+        #[test]
+        fn a_sqlx_database_is_adopted() {
+            super::a_sqlx_database_is_adopted(&super::Db::sqlite().unwrap())
+        }
+        #[test]
+        fn a_file_edited_after_sqlx_ran_it_is_not_adopted() {
+            super::a_file_edited_after_sqlx_ran_it_is_not_adopted(&super::Db::sqlite().unwrap())
+        }
+        #[test]
+        fn a_database_built_by_hand_is_adopted_at_a_version() {
+            super::a_database_built_by_hand_is_adopted_at_a_version(&super::Db::sqlite().unwrap())
+        }
+    }
+
+    mod postgres {
+        #[test]
+        fn a_sqlx_database_is_adopted() {
+            if let Some(db) = super::Db::postgres() {
+                super::a_sqlx_database_is_adopted(&db)
+            }
+        }
+        #[test]
+        fn a_database_built_by_hand_is_adopted_at_a_version() {
+            if let Some(db) = super::Db::postgres() {
+                super::a_database_built_by_hand_is_adopted_at_a_version(&db)
+            }
+        }
+    }
+
+    mod mysql {
+        #[test]
+        fn a_sqlx_database_is_adopted() {
+            if let Some(db) = super::Db::mysql() {
+                super::a_sqlx_database_is_adopted(&db)
+            }
+        }
+    }
+
+    #[test]
+    fn a_refinery_database_is_adopted() {
+        let db = Db::sqlite().unwrap();
+        let migrations: Vec<refinery::Migration> = FIRST_TWO
+            .iter()
+            .map(|name| {
+                let (number, rest) = name.split_once('_').unwrap();
+                let version: u32 = number.parse().unwrap();
+                refinery::Migration::unapplied(&format!("V{version}__{rest}"), &up(name)).unwrap()
+            })
+            .collect();
+        let mut conn =
+            schema_runtime::rusqlite::Connection::open(db.url.strip_prefix("sqlite:").unwrap())
+                .unwrap();
+        refinery::Runner::new(&migrations).run(&mut conn).unwrap();
+        drop(conn);
+        check_adopted(
+            &db,
+            "refinery's refinery_schema_history",
+            "from refinery; its checksum matches",
+        );
+    }
+
+    #[test]
+    fn a_diesel_database_is_adopted() {
+        use diesel::Connection as _;
+        use diesel_migrations::MigrationHarness as _;
+
+        let db = Db::sqlite().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        for name in FIRST_TWO {
+            let folder = dir.path().join(name);
+            fs::create_dir(&folder).unwrap();
+            fs::write(folder.join("up.sql"), up(name)).unwrap();
+            fs::copy(
+                Path::new(FIXTURE).join(format!("{name}.down.sql")),
+                folder.join("down.sql"),
+            )
+            .unwrap();
+        }
+        let mut conn =
+            diesel::SqliteConnection::establish(db.url.strip_prefix("sqlite:").unwrap()).unwrap();
+        let migrations = diesel_migrations::FileBasedMigrations::from_path(dir.path()).unwrap();
+        conn.run_pending_migrations(migrations).unwrap();
+        drop(conn);
+        check_adopted(
+            &db,
+            "diesel's __diesel_schema_migrations",
+            "from diesel; it keeps no checksum",
+        );
+    }
+}

@@ -32,6 +32,7 @@
 //! | `lock` | write `migrations.lock` for every migration of the binary |
 //! | `amend VERSION --reason TEXT` | accept an edited locked migration, with a trail |
 //! | `verify [--pending-ok] [--json]` | exit 1 on any difference between database, binary, lock and schema fingerprint |
+//! | `baseline [--version V]` | adopt a database managed by sqlx, refinery or diesel (or built by hand), running nothing again |
 //! | `drift [--json] [--accept --reason TEXT]` | the live schema against what the migrations left; exit 1 if it differs |
 //! | `repair VERSION (--resolved \| --accept-checksum) --reason TEXT` | audited fixes |
 //!
@@ -64,6 +65,7 @@
 //!
 //! Fields are only ever added, never renamed or removed.
 
+mod adopt;
 mod console;
 mod drift;
 mod inspect;
@@ -181,6 +183,13 @@ pub enum Command {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Take over a database that sqlx, refinery or diesel managed (or one built by hand,
+    /// with `--version`) without running again what it already has.
+    Baseline {
+        /// The database was built by hand: the newest migration of this binary it has.
+        #[arg(long, value_name = "VERSION")]
+        version: Option<u64>,
     },
     /// Compare the live schema with what the migrations left; exit 1 if it differs.
     Drift {
@@ -375,6 +384,9 @@ impl Cli {
                 confirm_production,
             } => session(policy()?)?.restore(&file, confirm_production.as_deref()),
             Command::Verify { pending_ok, json } => session(policy()?)?.verify(pending_ok, json),
+            Command::Baseline { version } => {
+                session(policy()?)?.baseline(version.map(Version::new))
+            }
             Command::Drift {
                 json,
                 accept,
