@@ -184,6 +184,34 @@ impl Migrator {
 }
 
 impl Migrator {
+    /// How the live schema of a SQLite database differs from what its migrations left
+    /// (the fingerprint the last migrating run recorded): `None` when it matches or when
+    /// no fingerprint is recorded yet. Reads only; what `db drift` shows.
+    ///
+    /// ```
+    /// use schema_runtime::{Environment, Migrator, Migrations, Policy};
+    ///
+    /// static MIGRATIONS: Migrations = schema_runtime::embed_migrations!("../migrations");
+    ///
+    /// let mut conn = schema_runtime::rusqlite::Connection::open_in_memory().unwrap();
+    /// let migrator = Migrator::with_policy(&MIGRATIONS, Policy::new(Environment::Test));
+    /// migrator.run(&mut conn).unwrap();
+    /// assert_eq!(migrator.drift(&conn).unwrap(), None);
+    /// conn.execute_batch("CREATE TABLE scratch (id INTEGER)").unwrap();
+    /// let drift = migrator.drift(&conn).unwrap().unwrap();
+    /// assert_eq!(
+    ///     drift.differences[0].to_string(),
+    ///     "table scratch exists in the database but no migration created it"
+    /// );
+    /// ```
+    pub fn drift(&self, conn: &Connection) -> Result<Option<crate::drift::Drift>, Error> {
+        let statements = self.statements(Dialect::Sqlite);
+        let (recorded, live) = fingerprints(conn, &statements)
+            .map_err(|e| Error::database("reading the schema", e))?;
+        Ok(recorded
+            .and_then(|text| crate::drift::compare_recorded(&text, &live, &self.own_tables())))
+    }
+
     /// Applies one migration with its history row.
     fn apply(
         &self,

@@ -291,6 +291,30 @@ impl Migrator {
         result
     }
 
+    /// How the live schema differs from what its migrations left (the fingerprint the
+    /// last migrating run recorded): `None` when it matches or when no fingerprint is
+    /// recorded yet. Reads only; what `db drift` shows.
+    pub async fn drift_async<DB>(
+        &self,
+        pool: &Pool<DB>,
+    ) -> Result<Option<crate::drift::Drift>, Error>
+    where
+        DB: Backend,
+        PoolConnection<DB>: Driver,
+    {
+        let statements = self.statements(DB::DIALECT);
+        let mut conn = connect(pool, self.policy().connect_deadline()).await?;
+        let (recorded, live) = drift_before(&mut conn, &statements)
+            .await
+            .map_err(|e| Error::database("reading the schema", e))?;
+        Ok(match (recorded, live) {
+            (Some(text), Some(live)) => {
+                crate::drift::compare_recorded(&text, &live, &self.own_tables())
+            }
+            _ => None,
+        })
+    }
+
     async fn apply_locked<DB>(
         &self,
         session: &mut Session<DB>,

@@ -79,6 +79,23 @@ impl Target {
         }
     }
 
+    /// What `Migrator::drift` (or `drift_async`) finds, as text.
+    async fn drift(&self, migrations: &'static Migrations) -> Vec<String> {
+        let migrator = Migrator::with_policy(migrations, test_policy());
+        let drift = match self {
+            Target::Rusqlite { path, .. } => {
+                migrator.drift(&schema_runtime::rusqlite::Connection::open(path).unwrap())
+            }
+            Target::SqlxSqlite { pool, .. } => migrator.drift_async(pool).await,
+            Target::Postgres { pool, .. } => migrator.drift_async(pool).await,
+            Target::Mysql { pool, .. } => migrator.drift_async(pool).await,
+        };
+        drift
+            .unwrap()
+            .map(|d| d.differences.iter().map(ToString::to_string).collect())
+            .unwrap_or_default()
+    }
+
     fn is_sqlite(&self) -> bool {
         matches!(self, Target::Rusqlite { .. } | Target::SqlxSqlite { .. })
     }
@@ -409,9 +426,14 @@ async fn two_migration_sets_share_a_database(target: &Target) {
 
 async fn drift_at_startup_is_a_warning_or_stops_the_run(target: &Target) {
     target.run(&PORTABLE, test_policy()).await.unwrap();
+    assert!(target.drift(&PORTABLE).await.is_empty());
     target
         .execute("ALTER TABLE accounts ADD COLUMN nickname VARCHAR(40)")
         .await;
+    assert_eq!(
+        target.drift(&PORTABLE).await,
+        ["column accounts.nickname exists in the database but no migration created it"]
+    );
     let warned = target
         .run(&PORTABLE, test_policy().check_drift_on_every_start(true))
         .await
