@@ -160,7 +160,7 @@ impl Session {
             ),
             (None, [tool]) => (
                 format!("{}'s {}", tool.name(), tool.table()),
-                self.from_tool(*tool, dialect)?,
+                self.adopt_from(*tool, dialect)?,
             ),
             (None, []) => {
                 return Err(Failure::usage(
@@ -237,7 +237,7 @@ impl Session {
     }
 
     /// The tool's history mapped onto the binary, every row checked; all problems at once.
-    fn from_tool(&mut self, tool: Tool, dialect: Dialect) -> Result<Vec<Adopted>, Failure> {
+    fn adopt_from(&mut self, tool: Tool, dialect: Dialect) -> Result<Vec<Adopted>, Failure> {
         let rows: Vec<Foreign> = self
             .console
             .rows(&tool.query(dialect))?
