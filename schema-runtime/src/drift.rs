@@ -433,11 +433,18 @@ JOIN pg_namespace n ON n.oid = c.relnamespace \
 LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
 WHERE c.relkind IN ('r', 'p') AND n.nspname = current_schema() AND a.attnum > 0 AND NOT a.attisdropped \
 UNION ALL \
-SELECT 'index', CAST(t.relname AS TEXT), CAST(i.relname AS TEXT), pg_get_indexdef(i.oid) \
+SELECT 'index', CAST(t.relname AS TEXT), CAST(i.relname AS TEXT), \
+  CASE WHEN x.indisunique THEN 'UNIQUE ' ELSE '' END || am.amname || ' (' \
+  || (SELECT string_agg(COALESCE(CAST(a.attname AS TEXT), '?'), ', ' ORDER BY c.ord) \
+      FROM unnest(x.indkey) WITH ORDINALITY c(attnum, ord) \
+      LEFT JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = c.attnum) || ')' \
+  || CASE WHEN CAST(x.indoption AS TEXT) ~ '[1-9]' THEN ' options ' || CAST(x.indoption AS TEXT) ELSE '' END \
+  || COALESCE(' ' || pg_get_expr(x.indexprs, x.indrelid), '') \
+  || COALESCE(' WHERE ' || pg_get_expr(x.indpred, x.indrelid), '') \
 FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid \
-JOIN pg_namespace n ON n.oid = t.relnamespace \
-WHERE n.nspname = current_schema() AND t.relkind IN ('r', 'p') \
-  AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.oid AND k.conrelid = t.oid AND k.contype IN ('p', 'u', 'x')) \
+JOIN pg_namespace n ON n.oid = t.relnamespace JOIN pg_am am ON am.oid = i.relam \
+LEFT JOIN pg_constraint k ON k.conindid = x.indexrelid AND k.conrelid = t.oid AND k.contype IN ('p', 'u', 'x') \
+WHERE n.nspname = current_schema() AND t.relkind IN ('r', 'p') AND k.oid IS NULL \
 UNION ALL \
 SELECT CASE k.contype WHEN 'f' THEN 'foreign key' ELSE 'constraint' END, CAST(t.relname AS TEXT), CAST(k.conname AS TEXT), pg_get_constraintdef(k.oid) \
 FROM pg_constraint k JOIN pg_class t ON t.oid = k.conrelid JOIN pg_namespace n ON n.oid = t.relnamespace \
