@@ -1,9 +1,9 @@
-//! What each tool's macro costs a `cargo build` of an application with the generated
-//! migrations: after touching one migration, after adding one, and with nothing changed
-//! (where cargo's JSON messages tell whether rustc, and so the macro, ran at all).
+//! What each tool costs a `cargo build` with the generated migrations: after touching
+//! one migration, after adding one, and with nothing changed (where cargo's JSON
+//! messages tell whether rustc, and so the macro, ran at all).
 
 use crate::measure::{Samples, Tool};
-use crate::scratch::{CRATES, Profile, Workspace};
+use crate::scratch::{Kind, Profile, TOOLS, Workspace};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Step {
@@ -41,60 +41,64 @@ pub struct StepRuns {
     pub fresh: Vec<(Tool, Vec<bool>)>,
 }
 
-/// Builds every crate once so that what follows times only the crate itself.
-pub fn warm_up(workspace: &mut Workspace, profile: Profile) {
-    for tool in CRATES {
+/// Builds every crate of `kind` once so that what follows times only the crate itself.
+pub fn warm_up(workspace: &mut Workspace, kind: Kind, profile: Profile) {
+    for tool in TOOLS {
         eprintln!(
-            "  building the {} scratch crate ({}; the first time on a machine compiles its dependencies)",
-            tool.label(),
+            "  building {}-{} ({}; the first time on a machine also compiles its dependencies)",
+            kind.name(),
+            tool.key(),
             profile.name()
         );
-        workspace.build(tool, profile);
+        workspace.build(tool, kind, profile);
     }
 }
 
-/// `repetitions` rounds of touch, add and no-change builds, interleaving the crates.
+/// `repetitions` rounds of `steps`, interleaving the tools' crates of `kind`.
 pub fn measure(
     workspace: &mut Workspace,
+    kind: Kind,
     profile: Profile,
+    steps: &[Step],
     count: u64,
     repetitions: usize,
 ) -> Vec<StepRuns> {
-    let mut runs: Vec<StepRuns> = Step::ALL
+    let mut runs: Vec<StepRuns> = steps
         .iter()
         .map(|&step| StepRuns {
             step,
-            samples: CRATES
+            samples: TOOLS
                 .iter()
                 .map(|&tool| Samples {
                     tool,
                     seconds: Vec::new(),
                 })
                 .collect(),
-            fresh: CRATES.iter().map(|&tool| (tool, Vec::new())).collect(),
+            fresh: TOOLS.iter().map(|&tool| (tool, Vec::new())).collect(),
         })
         .collect();
     for round in 0..repetitions {
         eprintln!(
-            "  {} builds: round {}/{repetitions}",
+            "  {} {} builds: round {}/{repetitions}",
+            kind.name(),
             profile.name(),
             round + 1
         );
         for step_runs in runs.iter_mut() {
             let step = step_runs.step;
-            for offset in 0..CRATES.len() {
-                let index = (round + offset) % CRATES.len();
-                let tool = CRATES[index];
+            for offset in 0..TOOLS.len() {
+                let index = (round + offset) % TOOLS.len();
+                let tool = TOOLS[index];
                 let mut attempts = 0;
                 let build = loop {
                     attempts += 1;
                     match step {
                         // A different file each round, in the middle of the folder.
-                        Step::Touch => workspace.touch(tool, count / 2 + round as u64),
-                        Step::Add => workspace.add(tool),
+                        Step::Touch => workspace.touch(tool, kind, count / 2 + round as u64),
+                        Step::Add => workspace.add(tool, kind),
                         Step::NoChange => {}
                     }
-                    let build = workspace.build(tool, profile);
+                    let build = workspace.build(tool, kind, profile);
                     // Bounded: edits that never stop would otherwise hang the bench.
                     if build.dependencies_rebuilt.is_empty() || attempts == 3 {
                         break build;
@@ -116,8 +120,8 @@ pub fn measure(
                 }
                 if step == Step::Add {
                     assert_eq!(
-                        workspace.embedded(tool, profile),
-                        workspace.versions(tool),
+                        workspace.embedded(tool, kind, profile),
+                        workspace.versions(tool, kind),
                         "{}: the added migration was not embedded",
                         tool.label()
                     );

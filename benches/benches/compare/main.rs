@@ -46,7 +46,7 @@ use serde_json::{Value, json};
 use crate::builds::Step;
 use crate::measure::Tool;
 use crate::report::{Outcome, Target, thousands};
-use crate::scratch::{Profile, Workspace};
+use crate::scratch::{Kind, Profile, Workspace};
 use crate::tools::Sets;
 
 const COMMAND: &str =
@@ -163,7 +163,7 @@ fn target(key: &str, size: u64) -> Option<Target> {
         "postgres.noop" => (1.3, "sqlx 2.36x, refinery 2.87x"),
         "sqlite.apply" => (1.3, "sqlx 4.28x, refinery 1.89x"),
         "postgres.apply" => (1.3, "sqlx 1.57x, refinery 1.43x"),
-        "build.release.touch_one" => (1.5, "sqlx 2.87x, refinery 234x (54 s)"),
+        "embed.release.touch_one" => (1.5, "sqlx 2.87x, refinery 234x (54 s)"),
         _ => return None,
     };
     Some(Target {
@@ -191,6 +191,53 @@ fn outcome(
         extra: Value::Null,
         notes: Vec::new(),
     }
+}
+
+/// A build step's runs as an outcome; no-change builds also tell whether the macro ran.
+fn build_outcome(
+    kind: Kind,
+    profile: Profile,
+    runs: builds::StepRuns,
+    size: u64,
+    repetitions: usize,
+    reran: &mut Vec<(Tool, bool)>,
+) -> Outcome {
+    let key = format!("{}.{}.{}", kind.name(), profile.name(), runs.step.key());
+    let command = match profile {
+        Profile::Release => "`cargo build --release`",
+        Profile::Dev => "`cargo build`",
+    };
+    let (title, floor) = match kind {
+        Kind::Embed => (
+            format!("{command}, the macro alone, {}", runs.step.label()),
+            "a crate with no dependencies that `include_str!`s the same files",
+        ),
+        Kind::App => (
+            format!("{command} of the startup binary {}", runs.step.label()),
+            "a binary with the same drivers that `include_str!`s the same files and runs one `SELECT`",
+        ),
+    };
+    let mut result = outcome(&key, &title, floor, size, repetitions, runs.samples);
+    let fresh: serde_json::Map<String, Value> = runs
+        .fresh
+        .iter()
+        .map(|(tool, flags)| (tool.key().to_owned(), json!(flags)))
+        .collect();
+    result.extra = json!({ "fresh": fresh });
+    if runs.step == Step::NoChange {
+        for (tool, flags) in &runs.fresh {
+            let count = flags.iter().filter(|fresh| !**fresh).count();
+            result.notes.push(format!(
+                "{}: rustc (and so the macro) ran again in {count} of {} no-change builds",
+                tool.label(),
+                flags.len()
+            ));
+            if *tool != Tool::Floor {
+                reran.push((*tool, count == 0));
+            }
+        }
+    }
+    result
 }
 
 fn tool_version(program: &str) -> String {
@@ -320,12 +367,11 @@ fn main() {
             work.display()
         );
         let mut workspace = Workspace::create(&work, size);
-        let mut profiles = config.build_profiles.clone();
-        if config.runs("process") && !profiles.contains(&Profile::Release) {
-            profiles.push(Profile::Release);
-        }
-        for &profile in &profiles {
-            builds::warm_up(&mut workspace, profile);
+        builds::warm_up(&mut workspace, Kind::App, Profile::Release);
+        if config.runs("build") {
+            for &profile in &config.build_profiles {
+                builds::warm_up(&mut workspace, Kind::Embed, profile);
+            }
         }
         // Before the build scenario adds migrations to the binaries.
         if config.runs("process") {
@@ -354,48 +400,33 @@ fn main() {
             }
         }
         if config.runs("build") {
+            let reps = config.build_repetitions;
             let mut reran = Vec::new();
             for &profile in &config.build_profiles {
-                let reps = config.build_repetitions;
-                eprintln!("cargo build ({}): {reps} rounds", profile.name());
-                for runs in builds::measure(&mut workspace, profile, size, reps) {
-                    let key = format!("build.{}.{}", profile.name(), runs.step.key());
-                    let title = format!(
-                        "`cargo build{}` {}",
-                        if profile == Profile::Release {
-                            " --release"
-                        } else {
-                            ""
-                        },
-                        runs.step.label()
-                    );
-                    let mut result = outcome(
-                        &key,
-                        &title,
-                        "a crate with no dependencies that `include_str!`s the same files (\"floor + drivers\" also links rusqlite, sqlx-postgres and tokio)",
-                        size,
-                        reps,
-                        runs.samples,
-                    );
-                    let fresh: serde_json::Map<String, Value> = runs
-                        .fresh
-                        .iter()
-                        .map(|(tool, flags)| (tool.key().to_owned(), json!(flags)))
-                        .collect();
-                    result.extra = json!({ "fresh": fresh });
-                    if runs.step == Step::NoChange {
-                        for (tool, flags) in &runs.fresh {
-                            let count = flags.iter().filter(|fresh| !**fresh).count();
-                            result.notes.push(format!(
-                                "{}: the macro ran again in {count} of {} no-change builds",
-                                tool.label(),
-                                flags.len()
-                            ));
-                            reran.push((*tool, count == 0));
-                        }
-                    }
+                eprintln!(
+                    "cargo build ({}), the macros alone: {reps} rounds",
+                    profile.name()
+                );
+                let runs =
+                    builds::measure(&mut workspace, Kind::Embed, profile, &Step::ALL, size, reps);
+                for runs in runs {
+                    let result = build_outcome(Kind::Embed, profile, runs, size, reps, &mut reran);
                     outcomes.push(result);
                 }
+            }
+            eprintln!("cargo build --release, the applications: {reps} rounds");
+            let runs = builds::measure(
+                &mut workspace,
+                Kind::App,
+                Profile::Release,
+                &[Step::Touch],
+                size,
+                reps,
+            );
+            for runs in runs {
+                let result =
+                    build_outcome(Kind::App, Profile::Release, runs, size, reps, &mut reran);
+                outcomes.push(result);
             }
             never_reran = Some(reran);
         }

@@ -13,13 +13,10 @@ pub enum Tool {
     OursGrouped,
     Sqlx,
     Refinery,
-    /// The raw driver doing the least possible: one `SELECT` of the history, or the
-    /// same SQL in one transaction; for builds, a crate that only `include_str!`s the
-    /// files.
+    /// The least any tool must pay: the raw driver running one `SELECT` of the
+    /// history, or the same SQL in one transaction; for builds, a crate that only
+    /// `include_str!`s the files.
     Floor,
-    /// For builds: the `include_str!` crate linking the same drivers as the others, so
-    /// what the drivers cost is told apart from what the macros cost.
-    FloorDrivers,
 }
 
 impl Tool {
@@ -30,7 +27,6 @@ impl Tool {
             Tool::Sqlx => "sqlx",
             Tool::Refinery => "refinery",
             Tool::Floor => "floor",
-            Tool::FloorDrivers => "floor_drivers",
         }
     }
 
@@ -41,7 +37,6 @@ impl Tool {
             Tool::Sqlx => "sqlx",
             Tool::Refinery => "refinery",
             Tool::Floor => "floor",
-            Tool::FloorDrivers => "floor + drivers",
         }
     }
 }
@@ -127,7 +122,7 @@ pub fn interleave(
         .collect();
     let count = contestants.len();
     for round in 0..repetitions {
-        if repetitions >= 10 && round % (repetitions / 5).max(1) == 0 {
+        if repetitions >= 10 && round.is_multiple_of((repetitions / 5).max(1)) {
             eprintln!("  {label}: round {}/{repetitions}", round + 1);
         }
         for offset in 0..count {

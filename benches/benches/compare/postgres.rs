@@ -207,7 +207,7 @@ async fn apply_once(tool: Tool, sets: &Sets, server: &Server, name: &str) -> Dur
                     .await
                     .unwrap();
                 }
-                Tool::Refinery | Tool::FloorDrivers => unreachable!(),
+                Tool::Refinery => unreachable!(),
             }
             let elapsed = started.elapsed();
             pool.close().await;

@@ -1,4 +1,5 @@
-//! The no-op startup as a fresh process: each sample spawns the tool's release binary,
+//! The no-op startup as a fresh process: each sample spawns the tool's release
+//! application binary ([`Kind::App`]),
 //! which opens the database, runs its startup check and exits. The clock covers all of
 //! it (loading the binary, connecting, the check, exiting): what every application
 //! start pays.
@@ -11,7 +12,7 @@ use tokio::runtime::Runtime;
 
 use crate::measure::{Contestant, Samples, Tool, interleave};
 use crate::postgres::Server;
-use crate::scratch::{Profile, Workspace};
+use crate::scratch::{Kind, Profile, Workspace};
 use crate::sqlite::remove_database;
 
 const TOOLS: [Tool; 3] = [Tool::Ours, Tool::Sqlx, Tool::Refinery];
@@ -42,7 +43,7 @@ fn spawn(binary: &Path, args: &[&str]) -> (Duration, String) {
 fn expected_noop(tool: Tool, count: u64) -> String {
     match tool {
         Tool::Sqlx => "ok".to_owned(),
-        Tool::FloorDrivers => format!("rows {count}"),
+        Tool::Floor => format!("rows {count}"),
         _ => "applied 0".to_owned(),
     }
 }
@@ -57,19 +58,19 @@ fn measure(
 ) -> Vec<Samples> {
     // Each tool's binary brings its own database up to date first; the floor reads ours.
     for (tool, target) in targets {
-        let binary = workspace.binary(*tool, Profile::Release);
+        let binary = workspace.binary(*tool, Kind::App, Profile::Release);
         let (_, printed) = spawn(&binary, &[database, target]);
         if *tool != Tool::Sqlx {
             assert_eq!(printed, format!("applied {count}"), "{}", tool.label());
         }
     }
     let ours_target = targets[0].1.clone();
-    let mut all = vec![(Tool::FloorDrivers, ours_target)];
+    let mut all = vec![(Tool::Floor, ours_target)];
     all.extend(targets.iter().cloned());
     let mut contestants: Vec<Contestant> = all
         .into_iter()
         .map(|(tool, target)| {
-            let binary = workspace.binary(tool, Profile::Release);
+            let binary = workspace.binary(tool, Kind::App, Profile::Release);
             let expected = expected_noop(tool, count);
             Contestant::new(tool, move || {
                 let (elapsed, printed) = spawn(&binary, &[database, &target]);
@@ -79,15 +80,6 @@ fn measure(
         })
         .collect();
     interleave(label, 1, repetitions, &mut contestants)
-        .into_iter()
-        .map(|mut samples| {
-            // Reported as the floor of this scenario.
-            if samples.tool == Tool::FloorDrivers {
-                samples.tool = Tool::Floor;
-            }
-            samples
-        })
-        .collect()
 }
 
 /// Fresh processes on SQLite files in `dir`.

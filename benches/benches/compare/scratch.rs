@@ -1,13 +1,15 @@
-//! Real applications built by the real cargo: one scratch binary crate per tool, each
-//! embedding the generated migrations with its own macro, in a scratch workspace whose
-//! target directory stays inside the bench's, so dependencies compile once per machine.
+//! Scratch binary crates built by the real cargo, in a scratch workspace whose target
+//! directory stays inside the bench's, so dependencies compile once per machine. Two
+//! kinds, one crate of each per tool, each embedding the generated migrations with its
+//! own macro:
 //!
-//! Every binary takes `count` (prints how many migrations it embeds), `sqlite PATH` or
-//! `postgres URL` (opens the database, runs its startup migration, prints what it did,
-//! exits): what every application start pays. The floors are two crates that only
-//! `include_str!` the same files: one with no dependencies at all (the least a build can
-//! cost), and one linking the same drivers whose binary opens the database and runs the
-//! single `SELECT` of the history (the least a start can cost).
+//! - [`Kind::Embed`]: the macro and nothing else (the binary prints how many migrations
+//!   it holds). What the macro costs a build, told apart from everything an application
+//!   links anyway. Its floor has no dependencies and `include_str!`s the same files.
+//! - [`Kind::App`]: an application's startup. The binary takes `count`, `sqlite PATH` or
+//!   `postgres URL` (opens the database, runs its startup migration, prints what it did,
+//!   exits). Its floor links the same drivers, `include_str!`s the same files, and runs
+//!   one `SELECT` of the history.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -20,24 +22,31 @@ use serde_json::Value;
 
 use crate::measure::Tool;
 
-/// The crates, in the order they are first built.
-pub const CRATES: [Tool; 5] = [
-    Tool::Floor,
-    Tool::FloorDrivers,
-    Tool::Ours,
-    Tool::Sqlx,
-    Tool::Refinery,
-];
+/// The tools with a crate of each kind, in the order they are first built.
+pub const TOOLS: [Tool; 4] = [Tool::Floor, Tool::Ours, Tool::Sqlx, Tool::Refinery];
 
-fn package(tool: Tool) -> &'static str {
-    match tool {
-        Tool::Ours => "cmp-ours",
-        Tool::Sqlx => "cmp-sqlx",
-        Tool::Refinery => "cmp-refinery",
-        Tool::Floor => "cmp-floor",
-        Tool::FloorDrivers => "cmp-floor-drivers",
-        Tool::OursGrouped => unreachable!("no crate of its own"),
+/// What a scratch crate is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Only the macro: its build cost.
+    Embed,
+    /// A startup: the drivers, a runtime, the migrator.
+    App,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 2] = [Kind::Embed, Kind::App];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Embed => "embed",
+            Kind::App => "app",
+        }
     }
+}
+
+fn package(tool: Tool, kind: Kind) -> String {
+    format!("{}-{}", kind.name(), tool.key())
 }
 
 fn naming(tool: Tool) -> Naming {
@@ -65,7 +74,7 @@ fn toml_string(path: &Path) -> String {
 const RERUN_IF_FOLDER_CHANGES: &str =
     "fn main() {\n    println!(\"cargo:rerun-if-changed=migrations\");\n}\n";
 
-const OURS_MAIN: &str = r#"static MIGRATIONS: schema_runtime::Migrations = schema_runtime::embed_migrations!();
+const OURS_APP_MAIN: &str = r#"static MIGRATIONS: schema_runtime::Migrations = schema_runtime::embed_migrations!();
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -99,7 +108,7 @@ fn main() {
 }
 "#;
 
-const SQLX_MAIN: &str = r#"static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
+const SQLX_APP_MAIN: &str = r#"static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -137,7 +146,7 @@ fn main() {
 }
 "#;
 
-const REFINERY_MAIN: &str = r#"refinery::embed_migrations!("migrations");
+const REFINERY_APP_MAIN: &str = r#"refinery::embed_migrations!("migrations");
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -169,7 +178,7 @@ fn main() {
 }
 "#;
 
-const FLOOR_MAIN: &str = r#"
+const FLOOR_EMBED_MAIN: &str = r#"
 fn main() {
     let migrations = std::hint::black_box(MIGRATIONS);
     let bytes: usize = migrations.iter().map(|m| m.len()).sum();
@@ -177,7 +186,7 @@ fn main() {
 }
 "#;
 
-const FLOOR_DRIVERS_MAIN: &str = r#"
+const FLOOR_APP_MAIN: &str = r#"
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
@@ -212,6 +221,34 @@ fn main() {
             std::process::exit(2);
         }
     }
+}
+"#;
+
+const OURS_EMBED_MAIN: &str = r#"static MIGRATIONS: schema_runtime::Migrations = schema_runtime::embed_migrations!();
+
+fn main() {
+    let migrations = std::hint::black_box(&MIGRATIONS).migrations();
+    let bytes: usize = migrations.iter().map(|m| m.sql().len()).sum();
+    println!("{} {bytes}", migrations.len());
+}
+"#;
+
+const SQLX_EMBED_MAIN: &str = r#"static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
+
+fn main() {
+    let migrator = std::hint::black_box(&MIGRATOR);
+    let bytes: usize = migrator.iter().map(|m| m.sql.as_str().len()).sum();
+    println!("{} {bytes}", migrator.iter().count());
+}
+"#;
+
+const REFINERY_EMBED_MAIN: &str = r#"refinery::embed_migrations!("migrations");
+
+fn main() {
+    let runner = migrations::runner();
+    let migrations = runner.get_migrations();
+    let bytes: usize = migrations.iter().map(|m| m.sql().map_or(0, str::len)).sum();
+    println!("{} {bytes}", migrations.len());
 }
 "#;
 
@@ -257,6 +294,7 @@ pub struct Workspace {
 
 struct Crate {
     tool: Tool,
+    kind: Kind,
     dir: PathBuf,
     versions: u64,
     last_build_end: SystemTime,
@@ -271,9 +309,23 @@ impl Workspace {
             fs::remove_dir_all(&root).unwrap();
         }
         fs::create_dir_all(&root).unwrap();
-        let members: Vec<String> = CRATES
+        let mut crates = Vec::new();
+        for kind in Kind::ALL {
+            for tool in TOOLS {
+                let mut scratch = Crate {
+                    tool,
+                    kind,
+                    dir: root.join(package(tool, kind)),
+                    versions: count,
+                    last_build_end: SystemTime::UNIX_EPOCH,
+                };
+                scratch.write(count);
+                crates.push(scratch);
+            }
+        }
+        let members: Vec<String> = crates
             .iter()
-            .map(|&t| format!("\"{}\"", package(t)))
+            .map(|c| format!("\"{}\"", package(c.tool, c.kind)))
             .collect();
         fs::write(
             root.join("Cargo.toml"),
@@ -289,19 +341,6 @@ impl Workspace {
         if let Ok(lock) = fs::read(workspace_dir().join("Cargo.lock")) {
             fs::write(root.join("Cargo.lock"), lock).unwrap();
         }
-        let crates = CRATES
-            .iter()
-            .map(|&tool| {
-                let mut scratch = Crate {
-                    tool,
-                    dir: root.join(package(tool)),
-                    versions: count,
-                    last_build_end: SystemTime::UNIX_EPOCH,
-                };
-                scratch.write(count);
-                scratch
-            })
-            .collect();
         Workspace {
             root,
             target: base.join("target"),
@@ -309,31 +348,32 @@ impl Workspace {
         }
     }
 
-    fn find(&mut self, tool: Tool) -> &mut Crate {
+    fn find(&mut self, tool: Tool, kind: Kind) -> &mut Crate {
         self.crates
             .iter_mut()
-            .find(|c| c.tool == tool)
-            .expect("a scratch crate for every tool")
+            .find(|c| c.tool == tool && c.kind == kind)
+            .expect("a scratch crate for every tool and kind")
     }
 
-    /// The binary of `tool`'s crate, as last built for `profile`.
-    pub fn binary(&self, tool: Tool, profile: Profile) -> PathBuf {
+    /// The binary of a crate, as last built for `profile`.
+    pub fn binary(&self, tool: Tool, kind: Kind, profile: Profile) -> PathBuf {
         self.target.join(profile.output_dir()).join(format!(
             "{}{}",
-            package(tool),
+            package(tool, kind),
             std::env::consts::EXE_SUFFIX
         ))
     }
 
-    /// Builds `tool`'s crate with the real cargo and times it.
-    pub fn build(&mut self, tool: Tool, profile: Profile) -> Build {
+    /// Builds a crate with the real cargo and times it.
+    pub fn build(&mut self, tool: Tool, kind: Kind, profile: Profile) -> Build {
         let root = self.root.clone();
         let target = self.target.clone();
-        let scratch = self.find(tool);
+        let package = package(tool, kind);
+        let scratch = self.find(tool, kind);
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut command = Command::new(cargo);
         command
-            .args(["build", "--message-format=json", "-p", package(tool)])
+            .args(["build", "--message-format=json", "-p", &package])
             .current_dir(&root)
             .env("CARGO_TARGET_DIR", &target)
             .env("CARGO_TERM_COLOR", "never");
@@ -356,8 +396,7 @@ impl Workspace {
                 .filter_map(|m| m["message"]["rendered"].as_str())
                 .collect();
             panic!(
-                "{} did not build:\n{}\n{}",
-                package(tool),
+                "{package} did not build:\n{}\n{}",
                 rendered.join("\n"),
                 String::from_utf8_lossy(&output.stderr)
             );
@@ -370,13 +409,13 @@ impl Workspace {
         let fresh = artifacts
             .iter()
             .find(|m| {
-                m["target"]["name"] == package(tool)
+                m["target"]["name"] == package.as_str()
                     && m["target"]["kind"]
                         .as_array()
                         .is_some_and(|kinds| kinds.iter().any(|k| k == "bin"))
             })
             .and_then(|m| m["fresh"].as_bool())
-            .unwrap_or_else(|| panic!("no compiler-artifact message for {}", package(tool)));
+            .unwrap_or_else(|| panic!("no compiler-artifact message for {package}"));
         let dependencies_rebuilt = artifacts
             .iter()
             .filter(|m| {
@@ -391,43 +430,39 @@ impl Workspace {
         }
     }
 
-    /// Marks migration `version` of `tool`'s crate as modified, content unchanged.
-    pub fn touch(&mut self, tool: Tool, version: u64) {
-        let scratch = self.find(tool);
+    /// Marks migration `version` of a crate as modified, content unchanged.
+    pub fn touch(&mut self, tool: Tool, kind: Kind, version: u64) {
+        let scratch = self.find(tool, kind);
         scratch.settle();
-        let file = fs::File::options()
-            .write(true)
-            .open(
-                scratch
-                    .dir
-                    .join("migrations")
-                    .join(naming(tool).file_name(version)),
-            )
-            .unwrap();
+        let path = scratch
+            .dir
+            .join("migrations")
+            .join(naming(tool).file_name(version));
+        let file = fs::File::options().write(true).open(path).unwrap();
         file.set_modified(SystemTime::now()).unwrap();
     }
 
-    /// Adds the next migration to `tool`'s crate; the floors also list it in their
-    /// source, as their author would by hand.
-    pub fn add(&mut self, tool: Tool) {
-        let scratch = self.find(tool);
+    /// Adds the next migration to a crate; the floors also list it in their source, as
+    /// their author would by hand.
+    pub fn add(&mut self, tool: Tool, kind: Kind) {
+        let scratch = self.find(tool, kind);
         scratch.settle();
         scratch.versions += 1;
         let version = scratch.versions;
         write_migrations(&scratch.dir.join("migrations"), naming(tool), [version]).unwrap();
-        if matches!(tool, Tool::Floor | Tool::FloorDrivers) {
+        if tool == Tool::Floor {
             scratch.write_main();
         }
     }
 
-    /// How many migrations `tool`'s crate holds now.
-    pub fn versions(&mut self, tool: Tool) -> u64 {
-        self.find(tool).versions
+    /// How many migrations a crate holds now.
+    pub fn versions(&mut self, tool: Tool, kind: Kind) -> u64 {
+        self.find(tool, kind).versions
     }
 
     /// How many migrations the binary last built for `profile` embeds.
-    pub fn embedded(&self, tool: Tool, profile: Profile) -> u64 {
-        let binary = self.binary(tool, profile);
+    pub fn embedded(&self, tool: Tool, kind: Kind, profile: Profile) -> u64 {
+        let binary = self.binary(tool, kind, profile);
         let output = Command::new(&binary).arg("count").output().unwrap();
         assert!(output.status.success(), "{} failed", binary.display());
         String::from_utf8(output.stdout)
@@ -441,60 +476,73 @@ impl Workspace {
 
 impl Crate {
     fn write(&mut self, count: u64) {
-        let dir = &self.dir;
+        let dir = self.dir.clone();
         fs::create_dir_all(dir.join("src")).unwrap();
         write_migrations(&dir.join("migrations"), naming(self.tool), 1..=count).unwrap();
         let runtime = toml_string(&workspace_dir().join("schema-runtime"));
-        let (dependencies, build_dependencies, build_script) = match self.tool {
-            Tool::Ours => {
+        let mut dependencies = String::new();
+        let mut build_script = None;
+        match (self.tool, self.kind) {
+            (Tool::Floor, Kind::Embed) => {}
+            (Tool::Floor, Kind::App) => dependencies.push_str(
+                "rusqlite = { version = \"0.37\", features = [\"bundled\"] }\n\
+                 sqlx = { version = \"0.9\", default-features = false, features = [\"runtime-tokio\", \"postgres\"] }\n\
+                 tokio = { version = \"1\", features = [\"rt\"] }\n",
+            ),
+            (Tool::Ours, kind) => {
                 // A project with this many migrations has applied them: the macro checks
                 // each against its lock line too.
                 fs::write(dir.join("migrations/migrations.lock"), lock_text(count)).unwrap();
-                (
-                    format!(
-                        "schema-runtime = {{ path = {runtime}, default-features = false, features = [\"rusqlite\", \"sqlx-postgres\"] }}\n\
-                         tokio = {{ version = \"1\", features = [\"rt\"] }}\n"
-                    ),
-                    format!("schema-runtime = {{ path = {runtime}, default-features = false }}\n"),
-                    Some("fn main() {\n    schema_runtime::build::track(\"migrations\");\n}\n"),
-                )
+                let features = match kind {
+                    Kind::Embed => "",
+                    Kind::App => ", features = [\"rusqlite\", \"sqlx-postgres\"]",
+                };
+                dependencies.push_str(&format!(
+                    "schema-runtime = {{ path = {runtime}, default-features = false{features} }}\n"
+                ));
+                if kind == Kind::App {
+                    dependencies.push_str("tokio = { version = \"1\", features = [\"rt\"] }\n");
+                }
+                dependencies.push_str(&format!(
+                    "\n[build-dependencies]\nschema-runtime = {{ path = {runtime}, default-features = false }}\n"
+                ));
+                build_script =
+                    Some("fn main() {\n    schema_runtime::build::track(\"migrations\");\n}\n");
             }
-            Tool::Sqlx => (
-                "sqlx = { version = \"0.9\", default-features = false, features = [\"runtime-tokio\", \"macros\", \"migrate\", \"postgres\", \"sqlite-bundled\"] }\n\
-                 tokio = { version = \"1\", features = [\"rt\"] }\n"
-                    .to_owned(),
-                String::new(),
-                Some(RERUN_IF_FOLDER_CHANGES),
-            ),
-            Tool::Refinery => (
-                "refinery = { version = \"0.9\", default-features = false, features = [\"rusqlite\", \"tokio-postgres\"] }\n\
-                 rusqlite = { version = \"0.37\", features = [\"bundled\"] }\n\
-                 tokio = { version = \"1\", features = [\"rt\"] }\n\
-                 tokio-postgres = \"0.7\"\n"
-                    .to_owned(),
-                String::new(),
-                Some(RERUN_IF_FOLDER_CHANGES),
-            ),
-            Tool::Floor => (String::new(), String::new(), None),
-            Tool::FloorDrivers => (
-                "rusqlite = { version = \"0.37\", features = [\"bundled\"] }\n\
-                 sqlx = { version = \"0.9\", default-features = false, features = [\"runtime-tokio\", \"postgres\"] }\n\
-                 tokio = { version = \"1\", features = [\"rt\"] }\n"
-                    .to_owned(),
-                String::new(),
-                None,
-            ),
-            Tool::OursGrouped => unreachable!("no crate of its own"),
-        };
+            (Tool::Sqlx, kind) => {
+                let drivers = match kind {
+                    Kind::Embed => "",
+                    Kind::App => ", \"postgres\", \"sqlite-bundled\"",
+                };
+                dependencies.push_str(&format!(
+                    "sqlx = {{ version = \"0.9\", default-features = false, features = [\"runtime-tokio\", \"macros\", \"migrate\"{drivers}] }}\n"
+                ));
+                if kind == Kind::App {
+                    dependencies.push_str("tokio = { version = \"1\", features = [\"rt\"] }\n");
+                }
+                build_script = Some(RERUN_IF_FOLDER_CHANGES);
+            }
+            (Tool::Refinery, kind) => {
+                match kind {
+                    Kind::Embed => dependencies
+                        .push_str("refinery = { version = \"0.9\", default-features = false }\n"),
+                    Kind::App => dependencies.push_str(
+                        "refinery = { version = \"0.9\", default-features = false, features = [\"rusqlite\", \"tokio-postgres\"] }\n\
+                         rusqlite = { version = \"0.37\", features = [\"bundled\"] }\n\
+                         tokio = { version = \"1\", features = [\"rt\"] }\n\
+                         tokio-postgres = \"0.7\"\n",
+                    ),
+                }
+                build_script = Some(RERUN_IF_FOLDER_CHANGES);
+            }
+            (Tool::OursGrouped, _) => unreachable!("no crate of its own"),
+        }
         let mut manifest = format!(
             "[package]\nname = \"{}\"\nversion = \"0.1.0\"\nedition = \"2024\"\nrust-version = \"1.89\"\npublish = false\n\n",
-            package(self.tool)
+            package(self.tool, self.kind)
         );
         if !dependencies.is_empty() {
             writeln!(manifest, "[dependencies]\n{dependencies}").unwrap();
-        }
-        if !build_dependencies.is_empty() {
-            writeln!(manifest, "[build-dependencies]\n{build_dependencies}").unwrap();
         }
         fs::write(dir.join("Cargo.toml"), manifest).unwrap();
         if let Some(script) = build_script {
@@ -504,11 +552,14 @@ impl Crate {
     }
 
     fn write_main(&mut self) {
-        let main = match self.tool {
-            Tool::Ours => OURS_MAIN.to_owned(),
-            Tool::Sqlx => SQLX_MAIN.to_owned(),
-            Tool::Refinery => REFINERY_MAIN.to_owned(),
-            Tool::Floor | Tool::FloorDrivers => {
+        let main = match (self.tool, self.kind) {
+            (Tool::Ours, Kind::Embed) => OURS_EMBED_MAIN.to_owned(),
+            (Tool::Ours, Kind::App) => OURS_APP_MAIN.to_owned(),
+            (Tool::Sqlx, Kind::Embed) => SQLX_EMBED_MAIN.to_owned(),
+            (Tool::Sqlx, Kind::App) => SQLX_APP_MAIN.to_owned(),
+            (Tool::Refinery, Kind::Embed) => REFINERY_EMBED_MAIN.to_owned(),
+            (Tool::Refinery, Kind::App) => REFINERY_APP_MAIN.to_owned(),
+            (Tool::Floor, kind) => {
                 let mut main = String::from("static MIGRATIONS: &[&str] = &[\n");
                 for version in 1..=self.versions {
                     writeln!(
@@ -519,14 +570,13 @@ impl Crate {
                     .unwrap();
                 }
                 main.push_str("];\n");
-                main.push_str(if self.tool == Tool::Floor {
-                    FLOOR_MAIN
-                } else {
-                    FLOOR_DRIVERS_MAIN
+                main.push_str(match kind {
+                    Kind::Embed => FLOOR_EMBED_MAIN,
+                    Kind::App => FLOOR_APP_MAIN,
                 });
                 main
             }
-            Tool::OursGrouped => unreachable!("no crate of its own"),
+            (Tool::OursGrouped, _) => unreachable!("no crate of its own"),
         };
         fs::write(self.dir.join("src/main.rs"), main).unwrap();
     }
