@@ -152,9 +152,20 @@ fn eight_processes_starting_at_once_apply_each_migration_once() {
         MIGRATION_COUNT
     );
     assert_eq!(
-        count(&scratch.database, "SELECT count(*) FROM schema_meta"),
+        count(
+            &scratch.database,
+            "SELECT count(*) FROM schema_meta WHERE key_name = 'environment'"
+        ),
         1,
         "one environment stamp"
+    );
+    assert_eq!(
+        count(
+            &scratch.database,
+            "SELECT count(*) FROM schema_meta WHERE key_name = 'fingerprint'"
+        ),
+        1,
+        "one schema fingerprint"
     );
 }
 

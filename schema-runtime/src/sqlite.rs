@@ -136,6 +136,10 @@ impl Migrator {
         if watch && (applied.is_err() || !report.applied.is_empty()) {
             let newest = report.version_after();
             let recording = fingerprints(conn, &statements).and_then(|(_, after)| {
+                if report.applied.is_empty() && before.as_ref() == Some(&after) {
+                    // A failed run that changed nothing leaves the database as it was.
+                    return Ok(());
+                }
                 let text = self.fingerprint_to_record(
                     recorded.as_deref(),
                     before.as_ref(),

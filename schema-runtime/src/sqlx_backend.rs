@@ -490,6 +490,10 @@ impl Migrator {
                     .text_rows(statements.fingerprint)
                     .await
                     .map(Fingerprint::from_rows)?;
+                if report.applied.is_empty() && before.as_ref() == Some(&after) {
+                    // A failed run that changed nothing leaves the database as it was.
+                    return Ok(());
+                }
                 let text = self.fingerprint_to_record(
                     recorded.as_deref(),
                     before.as_ref(),

@@ -149,8 +149,15 @@ fn history_rows_carry_the_audit_columns() {
     );
     assert!(first[9].parse::<i64>().unwrap() >= 0);
     assert_eq!(
-        db.strings("SELECT key_name || '=' || value FROM schema_meta"),
+        db.strings(
+            "SELECT key_name || '=' || value FROM schema_meta WHERE key_name = 'environment'"
+        ),
         ["environment=test"]
+    );
+    assert_eq!(
+        db.strings("SELECT key_name FROM schema_meta WHERE key_name <> 'environment' ORDER BY 1"),
+        ["fingerprint", "fingerprint_cookie"],
+        "the schema as the migrations left it, for drift"
     );
 }
 

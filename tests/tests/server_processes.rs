@@ -124,7 +124,18 @@ async fn sixteen_processes_at_once(server: Server) {
         ],
         "every migration recorded exactly once"
     );
-    assert_eq!(db.strings("SELECT value FROM schema_meta").await, ["test"]);
+    assert_eq!(
+        db.strings("SELECT value FROM schema_meta WHERE key_name = 'environment'")
+            .await,
+        ["test"]
+    );
+    assert_eq!(
+        db.strings("SELECT key_name FROM schema_meta WHERE key_name = 'fingerprint'")
+            .await
+            .len(),
+        1,
+        "one fingerprint, recorded by whichever process migrated"
+    );
     db.drop_database().await;
 }
 
