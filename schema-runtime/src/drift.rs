@@ -410,12 +410,14 @@ SELECT 'column', m.name, p.name, COALESCE(p.type, '') \
 FROM sqlite_master m, pragma_table_info(m.name) p \
 WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\' \
 UNION ALL \
+SELECT 'index', s.tbl_name, s.name, s.sql FROM sqlite_master s \
+WHERE s.type = 'index' AND s.sql IS NOT NULL AND s.tbl_name NOT LIKE 'sqlite\\_%' ESCAPE '\\' \
+UNION ALL \
 SELECT 'index', m.name, \
-  CASE WHEN i.origin = 'c' THEN i.name ELSE '(' || (SELECT group_concat(COALESCE(c.name, '?'), ', ') FROM (SELECT name FROM pragma_index_info(i.name) ORDER BY seqno) c) || ')' END, \
-  COALESCE((SELECT s.sql FROM sqlite_master s WHERE s.type = 'index' AND s.name = i.name), \
-    CASE WHEN i.origin = 'pk' THEN 'PRIMARY KEY' ELSE 'UNIQUE' END) \
+  '(' || (SELECT group_concat(COALESCE(c.name, '?'), ', ') FROM (SELECT name FROM pragma_index_info(i.name) ORDER BY seqno) c) || ')', \
+  CASE WHEN i.origin = 'pk' THEN 'PRIMARY KEY' ELSE 'UNIQUE' END \
 FROM sqlite_master m, pragma_index_list(m.name) i \
-WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\' \
+WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND i.origin <> 'c' \
 UNION ALL \
 SELECT 'foreign key', m.name, '(' || group_concat(f.\"from\", ', ') || ')', \
   'REFERENCES ' || f.\"table\" || '(' || group_concat(COALESCE(f.\"to\", '?'), ', ') || ') ON UPDATE ' || f.on_update || ' ON DELETE ' || f.on_delete \
