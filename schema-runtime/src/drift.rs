@@ -457,9 +457,9 @@ SELECT CAST('column' AS CHAR), CAST(c.table_name AS CHAR), CAST(c.column_name AS
   CAST(CONCAT(c.column_type, IF(c.is_nullable = 'NO', ' NOT NULL', ''), \
     IF(c.column_default IS NULL, '', CONCAT(' DEFAULT ', c.column_default)), \
     IF(c.extra = '', '', CONCAT(' ', c.extra))) AS CHAR) \
-FROM information_schema.columns c JOIN information_schema.tables t \
-  ON t.table_schema = c.table_schema AND t.table_name = c.table_name \
-WHERE c.table_schema = DATABASE() AND t.table_type = 'BASE TABLE' \
+FROM information_schema.columns c \
+WHERE c.table_schema = DATABASE() \
+  AND c.table_name NOT IN (SELECT v.table_name FROM information_schema.views v WHERE v.table_schema = DATABASE()) \
 UNION ALL \
 SELECT CAST('index' AS CHAR), CAST(s.table_name AS CHAR), CAST(s.index_name AS CHAR), \
   CAST(CONCAT(IF(MAX(s.non_unique) = 0, 'UNIQUE ', ''), '(', \
