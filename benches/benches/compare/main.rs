@@ -8,10 +8,15 @@
 //!   on an up-to-date file (a fresh connection per sample), at every size.
 //! - `postgres`: the same on PostgreSQL over loopback (connections opened before the
 //!   clock), ours also in grouped mode; skipped, saying why, without a server URL.
-//! - `process`: the no-op startup as a fresh process of each tool's release binary, on
-//!   SQLite and PostgreSQL.
-//! - `build`: `cargo build` of those binaries after touching one migration, after
-//!   adding one, and with nothing changed (does the macro run again?).
+//! - `process`: the no-op startup as a fresh process of each tool's release startup
+//!   binary, on SQLite and PostgreSQL.
+//! - `build`: `cargo build --release` of a crate holding only each tool's macro, after
+//!   touching one migration, after adding one, and with nothing changed (does the macro
+//!   run again?); and of the startup binaries after touching one migration.
+//!
+//! The process and build scenarios use scratch crates with `BENCH_BUILD_SIZE`
+//! migrations, built under `target/tmp/compare` (the first run on a machine compiles
+//! their dependencies, a few minutes; later runs reuse them).
 //!
 //! `cargo bench -p schema-benches --bench compare` runs it all with `TEST_POSTGRES_URL`
 //! set; it prints a table per scenario, then the README's table, and writes
@@ -28,6 +33,17 @@
 //!
 //! Without `--bench` (as `cargo test --benches` runs it) it does one quick round of the
 //! in-process scenarios at 20 migrations and writes nothing.
+
+/// Progress on stderr, with the minutes since the run started.
+macro_rules! stage {
+    ($($arg:tt)*) => {
+        eprintln!(
+            "[{:>5.1} min] {}",
+            crate::START.get_or_init(std::time::Instant::now).elapsed().as_secs_f64() / 60.0,
+            format!($($arg)*)
+        )
+    };
+}
 
 mod builds;
 mod measure;
@@ -48,6 +64,8 @@ use crate::measure::Tool;
 use crate::report::{Outcome, Target, thousands};
 use crate::scratch::{Kind, Profile, Workspace};
 use crate::tools::Sets;
+
+static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
 
 const COMMAND: &str =
     "TEST_POSTGRES_URL=postgres://… cargo bench -p schema-benches --bench compare";
@@ -133,11 +151,12 @@ impl Config {
         self.scenarios.iter().any(|s| s == scenario)
     }
 
-    /// Rounds of an apply-all scenario: fewer where one round takes long.
+    /// Rounds of an apply-all scenario: fewer where one round takes long (on
+    /// PostgreSQL at 10,000 migrations, a round is minutes).
     fn apply_repetitions(&self, size: u64) -> usize {
         self.repetitions.unwrap_or(match size {
-            0..=100 => 21,
-            101..=1000 => 11,
+            0..=100 => 15,
+            101..=1000 => 7,
             _ => 3,
         })
     }
@@ -232,7 +251,7 @@ fn build_outcome(
                 tool.label(),
                 flags.len()
             ));
-            if *tool != Tool::Floor {
+            if *tool != Tool::Floor && profile == Profile::Release {
                 reran.push((*tool, count == 0));
             }
         }
@@ -273,6 +292,7 @@ fn main() {
         return;
     }
     let config = Config::from_env();
+    START.get_or_init(std::time::Instant::now);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -303,14 +323,14 @@ fn main() {
     let mut outcomes: Vec<Outcome> = Vec::new();
     let in_process = config.runs("sqlite") || (config.runs("postgres") && server.is_some());
     for &size in config.sizes.iter().filter(|_| in_process) {
-        eprintln!(
+        stage!(
             "{} migrations: writing them in each tool's naming",
             thousands(size)
         );
         let sets = Sets::load(&work, size, &runtime);
         if config.runs("sqlite") {
             let reps = config.apply_repetitions(size);
-            eprintln!("SQLite, apply all: {reps} rounds");
+            stage!("SQLite, apply all: {reps} rounds");
             let samples = sqlite::apply_all(&sets, &runtime, &shm, reps);
             outcomes.push(outcome(
                 "sqlite.apply",
@@ -321,7 +341,7 @@ fn main() {
                 samples,
             ));
             let reps = config.noop_repetitions(size);
-            eprintln!("SQLite, no-op startup: {reps} rounds");
+            stage!("SQLite, no-op startup: {reps} rounds");
             let samples = sqlite::noop(&sets, &runtime, &shm, reps);
             outcomes.push(outcome(
                 "sqlite.noop",
@@ -334,7 +354,7 @@ fn main() {
         }
         if let Some(server) = server.as_ref().filter(|_| config.runs("postgres")) {
             let reps = config.apply_repetitions(size);
-            eprintln!("PostgreSQL, apply all: {reps} rounds");
+            stage!("PostgreSQL, apply all: {reps} rounds");
             let samples = postgres::apply_all(&sets, &runtime, server, reps);
             outcomes.push(outcome(
                 "postgres.apply",
@@ -345,7 +365,7 @@ fn main() {
                 samples,
             ));
             let reps = config.noop_repetitions(size);
-            eprintln!("PostgreSQL, no-op startup: {reps} rounds");
+            stage!("PostgreSQL, no-op startup: {reps} rounds");
             let samples = postgres::noop(&sets, &runtime, server, reps);
             outcomes.push(outcome(
                 "postgres.noop",
@@ -361,7 +381,7 @@ fn main() {
     let mut never_reran: Option<Vec<(Tool, bool)>> = None;
     if !config.quick && (config.runs("process") || config.runs("build")) {
         let size = config.build_size;
-        eprintln!(
+        stage!(
             "scratch binaries with {} migrations each, built under {}",
             thousands(size),
             work.display()
@@ -376,7 +396,7 @@ fn main() {
         // Before the build scenario adds migrations to the binaries.
         if config.runs("process") {
             let reps = config.process_repetitions();
-            eprintln!("SQLite, fresh process: {reps} rounds");
+            stage!("SQLite, fresh process: {reps} rounds");
             let samples = process::sqlite(&workspace, &shm, size, reps);
             outcomes.push(outcome(
                 "sqlite.process",
@@ -387,7 +407,7 @@ fn main() {
                 samples,
             ));
             if let Some(server) = &server {
-                eprintln!("PostgreSQL, fresh process: {reps} rounds");
+                stage!("PostgreSQL, fresh process: {reps} rounds");
                 let samples = process::postgres(&workspace, &runtime, server, size, reps);
                 outcomes.push(outcome(
                     "postgres.process",
@@ -403,7 +423,7 @@ fn main() {
             let reps = config.build_repetitions;
             let mut reran = Vec::new();
             for &profile in &config.build_profiles {
-                eprintln!(
+                stage!(
                     "cargo build ({}), the macros alone: {reps} rounds",
                     profile.name()
                 );
@@ -414,7 +434,7 @@ fn main() {
                     outcomes.push(result);
                 }
             }
-            eprintln!("cargo build --release, the applications: {reps} rounds");
+            stage!("cargo build --release, the applications: {reps} rounds");
             let runs = builds::measure(
                 &mut workspace,
                 Kind::App,
@@ -461,6 +481,19 @@ fn main() {
             markdown.push_str(&table);
             markdown.push('\n');
         }
+    }
+    if let Some(reran) = &never_reran {
+        let said: Vec<String> = reran
+            .iter()
+            .map(|(tool, never)| {
+                let answer = if *never { "no" } else { "yes" };
+                format!("{} {answer}", tool.label())
+            })
+            .collect();
+        markdown.push_str(&format!(
+            "Does a release rebuild with nothing changed run the macro again? {}.\n\n",
+            said.join(", ")
+        ));
     }
     markdown.push_str(&format!("Reproduce with `{COMMAND}`.\n"));
     println!("\nREADME table:\n\n{markdown}");
