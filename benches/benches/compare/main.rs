@@ -212,6 +212,13 @@ fn outcome(
     }
 }
 
+/// Prints an outcome's table as soon as it is measured (a long run that stops early
+/// still shows what it got) and keeps it for the summary and the JSON.
+fn record(outcomes: &mut Vec<Outcome>, outcome: Outcome) {
+    print!("{}", outcome.render());
+    outcomes.push(outcome);
+}
+
 /// A build step's runs as an outcome; no-change builds also tell whether the macro ran.
 fn build_outcome(
     kind: Kind,
@@ -332,49 +339,68 @@ fn main() {
             let reps = config.apply_repetitions(size);
             stage!("SQLite, apply all: {reps} rounds");
             let samples = sqlite::apply_all(&sets, &runtime, &shm, reps);
-            outcomes.push(outcome(
-                "sqlite.apply",
-                "SQLite: apply all to an empty file",
-                "the same SQL in one `execute_batch`, one transaction (rusqlite)",
-                size,
-                reps,
-                samples,
-            ));
+            record(
+                &mut outcomes,
+                outcome(
+                    "sqlite.apply",
+                    "SQLite: apply all to an empty file",
+                    "the same SQL in one `execute_batch`, one transaction (rusqlite)",
+                    size,
+                    reps,
+                    samples,
+                ),
+            );
             let reps = config.noop_repetitions(size);
             stage!("SQLite, no-op startup: {reps} rounds");
             let samples = sqlite::noop(&sets, &runtime, &shm, reps);
-            outcomes.push(outcome(
-                "sqlite.noop",
-                "SQLite: no-op startup, fresh connection",
-                "open a connection, one `SELECT version, checksum` of the history (rusqlite)",
-                size,
-                reps,
-                samples,
-            ));
+            record(
+                &mut outcomes,
+                outcome(
+                    "sqlite.noop",
+                    "SQLite: no-op startup, fresh connection",
+                    "open a connection, one `SELECT version, checksum` of the history (rusqlite)",
+                    size,
+                    reps,
+                    samples,
+                ),
+            );
         }
         if let Some(server) = server.as_ref().filter(|_| config.runs("postgres")) {
             let reps = config.apply_repetitions(size);
             stage!("PostgreSQL, apply all: {reps} rounds");
             let samples = postgres::apply_all(&sets, &runtime, server, reps);
-            outcomes.push(outcome(
+            let mut result = outcome(
                 "postgres.apply",
                 "PostgreSQL: apply all to an empty database",
                 "the same SQL as one batch in one transaction (sqlx `raw_sql`)",
                 size,
                 reps,
                 samples,
-            ));
+            );
+            if size > postgres::FLOOR_TRANSACTION {
+                result.notes.push(format!(
+                    "the floor commits every {} migrations and ours (grouped) is not run: one transaction \
+                     creating {} tables and indexes needs more locks than a server with the default \
+                     max_locks_per_transaction has room for (\"out of shared memory\")",
+                    thousands(postgres::FLOOR_TRANSACTION),
+                    thousands(size)
+                ));
+            }
+            record(&mut outcomes, result);
             let reps = config.noop_repetitions(size);
             stage!("PostgreSQL, no-op startup: {reps} rounds");
             let samples = postgres::noop(&sets, &runtime, server, reps);
-            outcomes.push(outcome(
-                "postgres.noop",
-                "PostgreSQL: no-op startup, open connection",
-                "one prepared `SELECT version, checksum` of the history (sqlx)",
-                size,
-                reps,
-                samples,
-            ));
+            record(
+                &mut outcomes,
+                outcome(
+                    "postgres.noop",
+                    "PostgreSQL: no-op startup, open connection",
+                    "one prepared `SELECT version, checksum` of the history (sqlx)",
+                    size,
+                    reps,
+                    samples,
+                ),
+            );
         }
     }
 
@@ -398,25 +424,31 @@ fn main() {
             let reps = config.process_repetitions();
             stage!("SQLite, fresh process: {reps} rounds");
             let samples = process::sqlite(&workspace, &shm, size, reps);
-            outcomes.push(outcome(
-                "sqlite.process",
-                "SQLite: no-op startup as a fresh process",
-                "a release binary that opens the file and runs one `SELECT` of the history (rusqlite)",
-                size,
-                reps,
-                samples,
-            ));
-            if let Some(server) = &server {
-                stage!("PostgreSQL, fresh process: {reps} rounds");
-                let samples = process::postgres(&workspace, &runtime, server, size, reps);
-                outcomes.push(outcome(
-                    "postgres.process",
-                    "PostgreSQL: no-op startup as a fresh process",
-                    "a release binary that connects and runs one `SELECT` of the history (sqlx)",
+            record(
+                &mut outcomes,
+                outcome(
+                    "sqlite.process",
+                    "SQLite: no-op startup as a fresh process",
+                    "a release binary that opens the file and runs one `SELECT` of the history (rusqlite)",
                     size,
                     reps,
                     samples,
-                ));
+                ),
+            );
+            if let Some(server) = &server {
+                stage!("PostgreSQL, fresh process: {reps} rounds");
+                let samples = process::postgres(&workspace, &runtime, server, size, reps);
+                record(
+                    &mut outcomes,
+                    outcome(
+                        "postgres.process",
+                        "PostgreSQL: no-op startup as a fresh process",
+                        "a release binary that connects and runs one `SELECT` of the history (sqlx)",
+                        size,
+                        reps,
+                        samples,
+                    ),
+                );
             }
         }
         if config.runs("build") {
@@ -431,7 +463,7 @@ fn main() {
                     builds::measure(&mut workspace, Kind::Embed, profile, &Step::ALL, size, reps);
                 for runs in runs {
                     let result = build_outcome(Kind::Embed, profile, runs, size, reps, &mut reran);
-                    outcomes.push(result);
+                    record(&mut outcomes, result);
                 }
             }
             stage!("cargo build --release, the applications: {reps} rounds");
@@ -446,18 +478,13 @@ fn main() {
             for runs in runs {
                 let result =
                     build_outcome(Kind::App, Profile::Release, runs, size, reps, &mut reran);
-                outcomes.push(result);
+                record(&mut outcomes, result);
             }
             never_reran = Some(reran);
         }
     }
 
     let load_after = load_average();
-    let mut table = String::new();
-    for result in &outcomes {
-        table.push_str(&result.render());
-    }
-    print!("{table}");
     for message in &skipped {
         println!("\n{message}");
     }

@@ -69,15 +69,34 @@ impl Server {
         with_database(&self.url, name)
     }
 
+    /// The name of this run's database `suffix`.
+    pub fn name(&self, suffix: &str) -> String {
+        format!("{}_{suffix}", self.prefix)
+    }
+
+    /// Whether this run created database `name` and has not dropped it.
+    pub fn exists(&self, name: &str) -> bool {
+        self.created.borrow().iter().any(|n| n == name)
+    }
+
     /// Creates an empty database named after this run and `suffix`.
     pub async fn create(&self, suffix: &str) -> String {
-        let name = format!("{}_{suffix}", self.prefix);
+        let name = self.name(suffix);
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
             .execute(&self.admin)
             .await
             .unwrap();
         self.created.borrow_mut().push(name.clone());
         name
+    }
+
+    /// Drops database `suffix` if this run has it, and creates it empty.
+    pub async fn recreate(&self, suffix: &str) -> String {
+        let name = self.name(suffix);
+        if self.exists(&name) {
+            self.drop_database(&name).await;
+        }
+        self.create(suffix).await
     }
 
     pub async fn drop_database(&self, name: &str) {
@@ -173,6 +192,28 @@ fn history_table(tool: Tool) -> &'static str {
     }
 }
 
+/// The most migrations the floor puts in one transaction: every table and index a
+/// transaction creates holds a lock until it commits, and a server with the default
+/// `max_locks_per_transaction` (64) runs out of room for them somewhere past 2,000.
+pub const FLOOR_TRANSACTION: u64 = 1000;
+
+/// The floor's SQL: every migration as one batch (one message), in transactions of at
+/// most [`FLOOR_TRANSACTION`] migrations, so one transaction up to 1,000.
+fn floor_batch(sets: &Sets) -> String {
+    let mut batch = String::new();
+    for (i, migration) in sets.ours.migrations().iter().enumerate() {
+        if (i as u64).is_multiple_of(FLOOR_TRANSACTION) {
+            if i > 0 {
+                batch.push_str("COMMIT;\n");
+            }
+            batch.push_str("BEGIN;\n");
+        }
+        batch.push_str(migration.sql());
+    }
+    batch.push_str("COMMIT;");
+    batch
+}
+
 /// Applies `sets` with `tool` to the database `name`, timing only the run (connecting
 /// is done first, closing after).
 async fn apply_once(tool: Tool, sets: &Sets, server: &Server, name: &str) -> Duration {
@@ -199,13 +240,10 @@ async fn apply_once(tool: Tool, sets: &Sets, server: &Server, name: &str) -> Dur
                 }
                 Tool::Sqlx => sets.sqlx.run(&pool).await.unwrap(),
                 Tool::Floor => {
-                    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                        "BEGIN;\n{}COMMIT;",
-                        sets.batch
-                    )))
-                    .execute(&pool)
-                    .await
-                    .unwrap();
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(floor_batch(sets)))
+                        .execute(&pool)
+                        .await
+                        .unwrap();
                 }
                 Tool::Refinery => unreachable!(),
             }
@@ -217,26 +255,25 @@ async fn apply_once(tool: Tool, sets: &Sets, server: &Server, name: &str) -> Dur
 }
 
 /// Applies all of `sets` to an empty database, `repetitions` interleaved rounds; ours
-/// also in grouped mode (one transaction for the run).
+/// also in grouped mode (one transaction for the run) up to 1,000 migrations: beyond,
+/// one transaction needs more locks than a default server has room for. Each tool's
+/// last database stays, up to date, for [`noop`].
 pub fn apply_all(
     sets: &Sets,
     runtime: &Runtime,
     server: &Server,
     repetitions: usize,
 ) -> Vec<Samples> {
-    let tools = [
-        Tool::Floor,
-        Tool::Ours,
-        Tool::OursGrouped,
-        Tool::Sqlx,
-        Tool::Refinery,
-    ];
+    let mut tools = vec![Tool::Floor, Tool::Ours, Tool::Sqlx, Tool::Refinery];
+    if sets.count <= FLOOR_TRANSACTION {
+        tools.insert(2, Tool::OursGrouped);
+    }
     let mut contestants: Vec<Contestant> = tools
         .iter()
         .map(|&tool| {
             Contestant::new(tool, move || {
                 runtime.block_on(async {
-                    let name = server.create("apply").await;
+                    let name = server.recreate(tool.key()).await;
                     let elapsed = apply_once(tool, sets, server, &name).await;
                     let pool = server.pool(&name).await;
                     if tool != Tool::Floor {
@@ -245,27 +282,36 @@ pub fn apply_all(
                     let last = format!("bench_{}", sets.count);
                     assert_eq!(count_rows(&pool, &last).await, 3);
                     pool.close().await;
-                    server.drop_database(&name).await;
                     elapsed
                 })
             })
         })
         .collect();
-    interleave(
+    let samples = interleave(
         &format!("postgres apply {}", sets.count),
         0,
         repetitions,
         &mut contestants,
-    )
+    );
+    runtime.block_on(async {
+        for tool in [Tool::Floor, Tool::OursGrouped] {
+            server.drop_database(&server.name(tool.key())).await;
+        }
+    });
+    samples
 }
 
-/// The startup check on an up-to-date database, over a connection already open.
+/// The startup check on an up-to-date database, over a connection already open: the
+/// databases [`apply_all`] left, or new ones.
 pub fn noop(sets: &Sets, runtime: &Runtime, server: &Server, repetitions: usize) -> Vec<Samples> {
     let (names, ours_pool, floor_pool, sqlx_pool, refinery_client) = runtime.block_on(async {
         let mut names = Vec::new();
         for tool in [Tool::Ours, Tool::Sqlx, Tool::Refinery] {
-            let name = server.create(&format!("noop_{}", tool.key())).await;
-            apply_once(tool, sets, server, &name).await;
+            let name = server.name(tool.key());
+            if !server.exists(&name) {
+                server.create(tool.key()).await;
+                apply_once(tool, sets, server, &name).await;
+            }
             names.push(name);
         }
         (

@@ -94,12 +94,17 @@ fn history_table(tool: Tool) -> &'static str {
 
 const TOOLS: [Tool; 4] = [Tool::Floor, Tool::Ours, Tool::Sqlx, Tool::Refinery];
 
-/// Applies all of `sets` to an empty file, `repetitions` interleaved rounds.
+fn database_path(dir: &Path, tool: Tool) -> PathBuf {
+    dir.join(format!("{}.db", tool.key()))
+}
+
+/// Applies all of `sets` to an empty file, `repetitions` interleaved rounds. Each tool's
+/// last file stays, up to date, for [`noop`].
 pub fn apply_all(sets: &Sets, runtime: &Runtime, dir: &Path, repetitions: usize) -> Vec<Samples> {
     let mut contestants: Vec<Contestant> = TOOLS
         .iter()
         .map(|&tool| {
-            let path = dir.join(format!("apply-{}.db", tool.key()));
+            let path = database_path(dir, tool);
             Contestant::new(tool, move || {
                 remove_database(&path);
                 let started = Instant::now();
@@ -110,25 +115,29 @@ pub fn apply_all(sets: &Sets, runtime: &Runtime, dir: &Path, repetitions: usize)
                     assert_eq!(count_rows(&path, history_table(tool)), sets.count);
                 }
                 assert_eq!(count_rows(&path, &format!("bench_{}", sets.count)), 3);
-                remove_database(&path);
                 elapsed
             })
         })
         .collect();
-    interleave(
+    let samples = interleave(
         &format!("sqlite apply {}", sets.count),
         0,
         repetitions,
         &mut contestants,
-    )
+    );
+    remove_database(&database_path(dir, Tool::Floor));
+    samples
 }
 
-/// The startup check on an up-to-date file, a fresh connection per sample.
+/// The startup check on an up-to-date file, a fresh connection per sample: the files
+/// [`apply_all`] left, or new ones.
 pub fn noop(sets: &Sets, runtime: &Runtime, dir: &Path, repetitions: usize) -> Vec<Samples> {
-    let path_of = |tool: Tool| dir.join(format!("noop-{}.db", tool.key()));
+    let path_of = |tool: Tool| database_path(dir, tool);
     for tool in [Tool::Ours, Tool::Sqlx, Tool::Refinery] {
-        remove_database(&path_of(tool));
-        apply_once(tool, sets, runtime, &path_of(tool));
+        let path = path_of(tool);
+        if !path.exists() {
+            apply_once(tool, sets, runtime, &path);
+        }
     }
     let count = sets.count;
     let migrator = Migrator::with_policy(sets.ours, policy());
