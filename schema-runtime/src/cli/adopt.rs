@@ -12,6 +12,7 @@ use std::hash::Hasher as _;
 
 use sha2::{Digest, Sha384};
 
+use super::console::in_transaction;
 use super::inspect::{self, text};
 use super::{Failure, Outcome, Session, redact};
 use crate::migrator::Value as Param;
@@ -354,17 +355,10 @@ impl Session {
         }
         let stamped = self.recorded()?.stamp.is_some();
         let audit = self.migrator.audit();
-        self.console.script(if dialect == Dialect::Sqlite {
-            "BEGIN IMMEDIATE"
-        } else {
-            "BEGIN"
-        })?;
-        let mut steps = || -> Result<(), crate::Error> {
+        let environment = self.policy().environment().as_str().to_owned();
+        in_transaction(self.console.as_mut(), |console| {
             if !stamped {
-                self.console.execute(
-                    &statements.insert_stamp,
-                    &[Param::Text(self.policy().environment().as_str().to_owned())],
-                )?;
+                console.execute(&statements.insert_stamp, &[Param::Text(environment)])?;
             }
             for adoption in adopted {
                 let migration = adoption.migration;
@@ -379,7 +373,7 @@ impl Session {
                     row.applied_at = at.clone();
                 }
                 row.note = Some(format!("baseline: {}", adoption.note));
-                self.console.execute(&statements.insert, &row.binds())?;
+                console.execute(&statements.insert, &row.binds())?;
             }
             let newest = adopted.last().map(|a| a.migration);
             if let Some(newest) = newest {
@@ -394,15 +388,10 @@ impl Session {
                     "adopted {} migration(s) from {source}",
                     adopted.len()
                 ));
-                self.console.execute(&statements.insert, &row.binds())?;
+                console.execute(&statements.insert, &row.binds())?;
             }
             Ok(())
-        };
-        if let Err(error) = steps() {
-            let _ = self.console.script("ROLLBACK");
-            return Err(error.into());
-        }
-        self.console.script("COMMIT")?;
+        })?;
         Ok(())
     }
 }

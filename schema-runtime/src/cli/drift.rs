@@ -3,6 +3,7 @@
 
 use serde_json::json;
 
+use super::console::in_transaction;
 use super::{Failure, Outcome, Session, print_json, redact};
 use crate::drift::{self, COOKIE_KEY, DriftCheck, FINGERPRINT_KEY, Fingerprint};
 use crate::migrator::Value as Param;
@@ -56,13 +57,11 @@ impl Session {
     pub(super) fn record_fingerprint(&mut self, text: &str) -> Result<(), Failure> {
         let dialect = self.console.dialect();
         let statements = self.migrator.statements(dialect);
-        self.console.script("BEGIN")?;
-        let mut steps = || -> Result<(), crate::Error> {
+        in_transaction(self.console.as_mut(), |console| {
             for key in [FINGERPRINT_KEY, COOKIE_KEY] {
-                self.console
-                    .execute(&statements.delete_meta, &[Param::Text(key.to_owned())])?;
+                console.execute(&statements.delete_meta, &[Param::Text(key.to_owned())])?;
             }
-            self.console.execute(
+            console.execute(
                 &statements.insert_meta,
                 &[
                     Param::Text(FINGERPRINT_KEY.to_owned()),
@@ -70,25 +69,19 @@ impl Session {
                 ],
             )?;
             if dialect == Dialect::Sqlite {
-                let cookie = self
-                    .console
+                let cookie = console
                     .rows("SELECT schema_version FROM pragma_schema_version")?
                     .into_iter()
                     .next()
                     .and_then(|mut row| row.swap_remove(0))
                     .unwrap_or_default();
-                self.console.execute(
+                console.execute(
                     &statements.insert_meta,
                     &[Param::Text(COOKIE_KEY.to_owned()), Param::Text(cookie)],
                 )?;
             }
             Ok(())
-        };
-        if let Err(error) = steps() {
-            let _ = self.console.script("ROLLBACK");
-            return Err(error.into());
-        }
-        self.console.script("COMMIT")?;
+        })?;
         Ok(())
     }
 

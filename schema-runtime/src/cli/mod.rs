@@ -941,17 +941,7 @@ impl Session {
             console.execute(&statements.insert, &row.binds())
         };
         if transactional {
-            let begin = if dialect == Dialect::Sqlite {
-                "BEGIN IMMEDIATE"
-            } else {
-                "BEGIN"
-            };
-            self.console.script(begin)?;
-            if let Err(error) = steps(self.console.as_mut()) {
-                let _ = self.console.script("ROLLBACK");
-                return Err(error.into());
-            }
-            self.console.script("COMMIT")?;
+            console::in_transaction(self.console.as_mut(), steps)?;
         } else {
             steps(self.console.as_mut())?;
         }
@@ -1322,16 +1312,10 @@ impl Session {
                 ),
             )
         };
-        self.console.script("BEGIN")?;
-        let result = self
-            .console
-            .execute(&update, &binds)
-            .and_then(|()| self.console.execute(&statements.insert, &audit_row.binds()));
-        if let Err(error) = result {
-            let _ = self.console.script("ROLLBACK");
-            return Err(error.into());
-        }
-        self.console.script("COMMIT")?;
+        console::in_transaction(self.console.as_mut(), |console| {
+            console.execute(&update, &binds)?;
+            console.execute(&statements.insert, &audit_row.binds())
+        })?;
         println!("{done}");
         Ok(0)
     }
