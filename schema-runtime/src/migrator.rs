@@ -180,6 +180,21 @@ impl Migrator {
         }
     }
 
+    /// What a migrating run records after it left `after`: `None` when it applied nothing
+    /// and the schema is as it found it (a failed run leaves the database as it was).
+    pub(crate) fn fingerprint_after_run(
+        &self,
+        recorded: Option<&str>,
+        before: Option<&Fingerprint>,
+        after: &Fingerprint,
+        report: &Report,
+    ) -> Option<String> {
+        if report.applied.is_empty() && before == Some(after) {
+            return None;
+        }
+        Some(self.fingerprint_to_record(recorded, before, after, report.version_after()))
+    }
+
     /// The fingerprint text to record after a run that found `before` (when it compared)
     /// and left `after`. Drift found before the run stays drift.
     pub(crate) fn fingerprint_to_record(

@@ -134,19 +134,16 @@ impl Migrator {
             Ok::<(), Error>(())
         })();
         if watch && (applied.is_err() || !report.applied.is_empty()) {
-            let newest = report.version_after();
             let recording = fingerprints(conn, &statements).and_then(|(_, after)| {
-                if report.applied.is_empty() && before.as_ref() == Some(&after) {
-                    // A failed run that changed nothing leaves the database as it was.
-                    return Ok(());
-                }
-                let text = self.fingerprint_to_record(
+                match self.fingerprint_after_run(
                     recorded.as_deref(),
                     before.as_ref(),
                     &after,
-                    newest,
-                );
-                record_fingerprint(conn, &statements, &text)
+                    &report,
+                ) {
+                    Some(text) => record_fingerprint(conn, &statements, &text),
+                    None => Ok(()),
+                }
             });
             if let Err(error) = recording {
                 self.fingerprint_failed("recording", error, &mut report);

@@ -483,24 +483,21 @@ impl Migrator {
         }
         .await;
         if watch && !session.in_transaction && (applied.is_err() || !report.applied.is_empty()) {
-            let newest = report.version_after();
             let recording = async {
                 let after = session
                     .conn
                     .text_rows(statements.fingerprint)
                     .await
                     .map(Fingerprint::from_rows)?;
-                if report.applied.is_empty() && before.as_ref() == Some(&after) {
-                    // A failed run that changed nothing leaves the database as it was.
-                    return Ok(());
-                }
-                let text = self.fingerprint_to_record(
+                match self.fingerprint_after_run(
                     recorded.as_deref(),
                     before.as_ref(),
                     &after,
-                    newest,
-                );
-                record_fingerprint(&mut session.conn, statements, &text).await
+                    &report,
+                ) {
+                    Some(text) => record_fingerprint(&mut session.conn, statements, &text).await,
+                    None => Ok(()),
+                }
             }
             .await;
             if let Err(error) = recording {
