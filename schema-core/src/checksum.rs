@@ -45,16 +45,40 @@ impl Checksum {
     pub fn to_hex(&self) -> String {
         self.to_string()
     }
+
+    /// Lowercase hex as 64 ASCII bytes, without allocating.
+    pub fn hex_bytes(&self) -> [u8; 64] {
+        let mut hex = [[0u8; 2]; 32];
+        for (pair, byte) in hex.iter_mut().zip(self.0) {
+            *pair = HEX_PAIRS[usize::from(byte)];
+        }
+        // Safe reshaping without unsafe: 32 pairs are 64 bytes.
+        let mut out = [0u8; 64];
+        out.copy_from_slice(hex.as_flattened());
+        out
+    }
+
+    /// Whether `hex` spells this checksum, in either case.
+    ///
+    /// Comparing against this checksum's own lowercase spelling costs less than parsing
+    /// `hex`, and it is what a history row almost always holds.
+    ///
+    /// ```
+    /// use schema_core::Checksum;
+    ///
+    /// let sum = Checksum::of_file(b"select 1;");
+    /// assert!(sum.matches_hex(sum.to_hex().as_bytes()));
+    /// assert!(sum.matches_hex(sum.to_hex().to_uppercase().as_bytes()));
+    /// assert!(!sum.matches_hex(b"not a checksum"));
+    /// ```
+    pub fn matches_hex(&self, hex: &[u8]) -> bool {
+        hex == self.hex_bytes() || Checksum::from_hex(hex).as_ref() == Some(self)
+    }
 }
 
 impl fmt::Display for Checksum {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        let mut hex = [0u8; 64];
-        for (i, byte) in self.0.iter().enumerate() {
-            hex[2 * i] = DIGITS[usize::from(byte >> 4)];
-            hex[2 * i + 1] = DIGITS[usize::from(byte & 0x0f)];
-        }
+        let hex = self.hex_bytes();
         // Only ASCII hex digits were written.
         f.write_str(std::str::from_utf8(&hex).unwrap_or_default())
     }
@@ -97,6 +121,18 @@ impl Checksum {
         (invalid == 0).then_some(Checksum(out))
     }
 }
+
+/// Each byte value's two lowercase hex digits.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut table = [[0u8; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        table[i] = [DIGITS[i >> 4], DIGITS[i & 0x0f]];
+        i += 1;
+    }
+    table
+};
 
 /// Each byte's value as a hex digit, or 0x80 when it is not one.
 const HEX_VALUES: [u8; 256] = {

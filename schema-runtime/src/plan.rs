@@ -20,10 +20,55 @@ pub struct HistoryRow {
     pub kind: RowKind,
     /// The version.
     pub version: Version,
-    /// The recorded checksum, or the stored text when it is not 64 hex digits.
-    pub checksum: Result<Checksum, String>,
+    /// The recorded checksum, as the row holds it.
+    pub checksum: RecordedChecksum,
     /// Whether it finished (`false`: started outside a transaction and never marked finished).
     pub finished: bool,
+}
+
+/// A history row's checksum as its text column holds it. It is parsed only when it does
+/// not spell the binary's checksum: on an up-to-date start with many migrations, parsing
+/// every row's hex was a tenth of the client's work.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RecordedChecksum {
+    /// Text of 64 bytes: normally the lowercase hex this crate writes.
+    Hex([u8; 64]),
+    /// Text of any other length, which is never a checksum.
+    Other(String),
+}
+
+impl RecordedChecksum {
+    /// Keeps the column's text.
+    pub fn from_text(text: &[u8]) -> Self {
+        match <[u8; 64]>::try_from(text) {
+            Ok(hex) => RecordedChecksum::Hex(hex),
+            Err(_) => RecordedChecksum::Other(String::from_utf8_lossy(text).into_owned()),
+        }
+    }
+
+    /// Whether the text spells `checksum` (in either case).
+    pub fn is(&self, checksum: &Checksum) -> bool {
+        match self {
+            RecordedChecksum::Hex(hex) => checksum.matches_hex(hex),
+            RecordedChecksum::Other(_) => false,
+        }
+    }
+
+    /// The checksum, or the text when it is not 64 hex digits.
+    pub fn parse(&self) -> Result<Checksum, String> {
+        match self {
+            RecordedChecksum::Hex(hex) => {
+                Checksum::from_hex(hex).ok_or_else(|| String::from_utf8_lossy(hex).into_owned())
+            }
+            RecordedChecksum::Other(text) => Err(text.clone()),
+        }
+    }
+}
+
+impl From<Checksum> for RecordedChecksum {
+    fn from(checksum: Checksum) -> Self {
+        RecordedChecksum::Hex(checksum.hex_bytes())
+    }
 }
 
 /// What a database holds: its migration and seed rows and its environment stamp.
@@ -91,12 +136,23 @@ pub fn plan(
             RowKind::Migration => applied_migrations.push(row.version),
             RowKind::Seed => applied_seeds.push(row.version),
         }
-        let recorded = match &row.checksum {
-            Ok(checksum) => *checksum,
+        // The common case, decided without parsing the row's checksum: a finished
+        // migration whose text is the binary's.
+        if row.kind == RowKind::Migration
+            && row.finished
+            && migrations
+                .get(row.version)
+                .is_some_and(|migration| row.checksum.is(&migration.checksum()))
+        {
+            plan.newest_applied = plan.newest_applied.max(Some(row.version));
+            continue;
+        }
+        let recorded = match row.checksum.parse() {
+            Ok(checksum) => checksum,
             Err(text) => {
                 problems.push(HistoryProblem::Unreadable {
                     version: row.version,
-                    checksum: text.clone(),
+                    checksum: text,
                 });
                 continue;
             }
@@ -205,32 +261,42 @@ pub fn plan(
 }
 
 impl History {
-    /// Adds one row of the startup query (`kind, version, checksum, state`, the text
-    /// columns as bytes); a row of another kind carries the environment stamp in its
-    /// checksum column.
-    pub fn push_row(&mut self, kind: &[u8], version: Version, checksum: &[u8], state: &[u8]) {
-        let kind = match kind {
-            b"migration" => RowKind::Migration,
-            b"seed" => RowKind::Seed,
-            b"fingerprint" => {
-                self.fingerprint_cookie = Some(version.get() as i64);
-                return;
-            }
-            b"cookie" => {
-                self.schema_cookie = Some(version.get() as i64);
-                return;
-            }
-            _ => {
-                self.stamp = Some(String::from_utf8_lossy(checksum).into_owned());
-                return;
-            }
+    /// Adds one row of the startup query ([`crate::sql_text::Dialect::read_history`]):
+    /// its version, its checksum column's text and its tag, which is `None` for a finished
+    /// migration, `"<kind> <state>"` for another history row, or names a metadata row.
+    pub fn push_row(&mut self, version: Version, checksum: &[u8], tag: Option<&[u8]>) {
+        let Some(tag) = tag else {
+            self.push(RowKind::Migration, version, checksum, true);
+            return;
         };
+        match tag {
+            b"stamp" => self.stamp = Some(String::from_utf8_lossy(checksum).into_owned()),
+            b"fingerprint" => self.fingerprint_cookie = Some(version.get() as i64),
+            b"cookie" => self.schema_cookie = Some(version.get() as i64),
+            _ => {
+                let (kind, state) = tag
+                    .iter()
+                    .position(|&b| b == b' ')
+                    .map_or((tag, &b""[..]), |space| (&tag[..space], &tag[space + 1..]));
+                let kind = match kind {
+                    b"migration" => RowKind::Migration,
+                    b"seed" => RowKind::Seed,
+                    // The query selects no other kind.
+                    _ => return,
+                };
+                let finished = state != crate::sql_text::state::STARTED.as_bytes();
+                self.push(kind, version, checksum, finished);
+            }
+        }
+    }
+
+    /// Adds one migration or seed row, its checksum as the history's text.
+    pub fn push(&mut self, kind: RowKind, version: Version, checksum: &[u8], finished: bool) {
         self.rows.push(HistoryRow {
             kind,
             version,
-            checksum: Checksum::from_hex(checksum)
-                .ok_or_else(|| String::from_utf8_lossy(checksum).into_owned()),
-            finished: state != crate::sql_text::state::STARTED.as_bytes(),
+            checksum: RecordedChecksum::from_text(checksum),
+            finished,
         });
     }
 }
@@ -284,7 +350,7 @@ mod tests {
         HistoryRow {
             kind: RowKind::Migration,
             version: Version::new(version),
-            checksum: Ok(sum(sql)),
+            checksum: sum(sql).into(),
             finished: true,
         }
     }
@@ -449,7 +515,7 @@ mod tests {
                         ..row(3, "select 3;")
                     },
                     HistoryRow {
-                        checksum: Err("nonsense".into()),
+                        checksum: RecordedChecksum::from_text(b"nonsense"),
                         ..row(4, "")
                     },
                 ],
@@ -536,7 +602,7 @@ mod tests {
             rows: vec![HistoryRow {
                 kind: RowKind::Seed,
                 version: Version::new(1),
-                checksum: Ok(sum("insert 1; -- edited")),
+                checksum: sum("insert 1; -- edited").into(),
                 finished: true,
             }],
             stamp: None,
@@ -567,5 +633,46 @@ mod tests {
                 && text.contains(&sum("select 2;").to_string())
         );
         assert!(text.contains("nothing was applied"));
+    }
+
+    #[test]
+    fn startup_rows_are_read_by_their_tag() {
+        let applied = sum("select 1;");
+        let hex = applied.to_hex();
+        let mut history = History::default();
+        history.push_row(Version::new(1), hex.as_bytes(), None);
+        history.push_row(Version::new(2), hex.as_bytes(), Some(b"migration started"));
+        history.push_row(
+            Version::new(3),
+            hex.to_uppercase().as_bytes(),
+            Some(b"seed applied"),
+        );
+        history.push_row(Version::new(0), b"production", Some(b"stamp"));
+        history.push_row(Version::new(7), b"", Some(b"fingerprint"));
+        history.push_row(Version::new(9), b"", Some(b"cookie"));
+        history.push_row(Version::new(4), b"nonsense", None);
+        let kinds: Vec<_> = history
+            .rows
+            .iter()
+            .map(|row| (row.version.get(), row.kind, row.finished))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                (1, RowKind::Migration, true),
+                (2, RowKind::Migration, false),
+                (3, RowKind::Seed, true),
+                (4, RowKind::Migration, true),
+            ]
+        );
+        assert!(history.rows[0].checksum.is(&applied));
+        assert!(
+            history.rows[2].checksum.is(&applied),
+            "either case spells it"
+        );
+        assert_eq!(history.rows[3].checksum.parse(), Err("nonsense".to_owned()));
+        assert_eq!(history.stamp.as_deref(), Some("production"));
+        assert_eq!(history.fingerprint_cookie, Some(7));
+        assert_eq!(history.schema_cookie, Some(9));
     }
 }

@@ -183,28 +183,43 @@ impl Dialect {
         )
     }
 
-    /// One query for everything startup needs: each migration and seed row, and the
-    /// environment stamp as a row of kind `stamp`. On SQLite also the schema counter when
-    /// the drift fingerprint was recorded (kind `fingerprint`) and now (kind `cookie`),
-    /// so that an up-to-date start sees drift without reading the catalog.
+    /// One query for everything startup needs, in three columns: `version, checksum, tag`.
+    ///
+    /// The tag is NULL for a finished migration, which is almost every row, and
+    /// `"<kind> <state>"` for any other migration or seed row. The environment stamp is a
+    /// row tagged `stamp` with the value as its checksum; on SQLite, the schema counter
+    /// when the drift fingerprint was recorded and now are rows tagged `fingerprint` and
+    /// `cookie` with the counter as their version, so that an up-to-date start sees drift
+    /// without reading the catalog.
+    ///
+    /// Every column sent per row costs the server (PostgreSQL converts each text value for
+    /// the wire): sending `kind` and `state` for every row made the up-to-date check cost
+    /// half again what reading `version, checksum` does at 1,000 migrations.
     pub fn read_history(self, history: &Identifier, meta: &Identifier) -> String {
         let cookies = if self == Dialect::Sqlite {
             format!(
-                " UNION ALL SELECT 'fingerprint', CAST(value AS INTEGER), '', '' FROM {meta} WHERE key_name = '{cookie}' \
-                 UNION ALL SELECT 'cookie', schema_version, '', '' FROM pragma_schema_version",
+                " UNION ALL SELECT CAST(value AS INTEGER), '', 'fingerprint' FROM {meta} WHERE key_name = '{cookie}' \
+                 UNION ALL SELECT schema_version, '', 'cookie' FROM pragma_schema_version",
                 meta = meta.quoted(self),
                 cookie = crate::drift::COOKIE_KEY,
             )
         } else {
             String::new()
         };
+        let tag = if self == Dialect::Mysql {
+            "CONCAT(kind, ' ', state)"
+        } else {
+            "kind || ' ' || state"
+        };
         format!(
-            "SELECT kind, version, checksum, state FROM {history} WHERE kind IN ('{migration}', '{seed}') \
-             UNION ALL SELECT 'stamp', 0, value, '' FROM {meta} WHERE key_name = '{key}'{cookies}",
+            "SELECT version, checksum, CASE WHEN kind = '{migration}' AND state <> '{started}' THEN NULL ELSE {tag} END \
+             FROM {history} WHERE kind IN ('{migration}', '{seed}') \
+             UNION ALL SELECT 0, value, 'stamp' FROM {meta} WHERE key_name = '{key}'{cookies}",
             history = history.quoted(self),
             meta = meta.quoted(self),
             migration = kind::MIGRATION,
             seed = kind::SEED,
+            started = state::STARTED,
             key = ENVIRONMENT_KEY,
         )
     }

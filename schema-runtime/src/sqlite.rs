@@ -375,10 +375,15 @@ fn read_history(conn: &Connection, statements: &Statements) -> rusqlite::Result<
     let mut history = History::default();
     let mut rows = statement.query([])?;
     while let Some(row) = rows.next()? {
-        let text = |i: usize| -> rusqlite::Result<&[u8]> {
-            row.get_ref(i)?.as_bytes().map_err(Into::into)
-        };
-        history.push_row(text(0)?, version_from_sql(row.get(1)?), text(2)?, text(3)?);
+        let tag = row.get_ref(2)?;
+        history.push_row(
+            version_from_sql(row.get(0)?),
+            row.get_ref(1)?.as_bytes()?,
+            match tag {
+                rusqlite::types::ValueRef::Null => None,
+                tag => Some(tag.as_bytes()?),
+            },
+        );
     }
     Ok(Some(history))
 }

@@ -81,7 +81,7 @@ use serde_json::{Value as Json, json};
 
 use self::console::{Console, Param};
 use self::inspect::{Entry, Recorded, State};
-use crate::plan::History;
+use crate::plan::{History, RowKind};
 use crate::sql_text::{Dialect, kind, state};
 use crate::{Checksum, Environment, Migrations, Migrator, Policy, Version};
 
@@ -723,14 +723,17 @@ impl Session {
             ..History::default()
         };
         for row in &recorded.rows {
-            if row.kind == kind::MIGRATION || row.kind == kind::SEED {
-                history.push_row(
-                    row.kind.as_bytes(),
-                    Version::new(row.version as u64),
-                    row.checksum.as_bytes(),
-                    row.state.as_bytes(),
-                );
-            }
+            let kind = match row.kind.as_str() {
+                kind::MIGRATION => RowKind::Migration,
+                kind::SEED => RowKind::Seed,
+                _ => continue,
+            };
+            history.push(
+                kind,
+                Version::new(row.version as u64),
+                row.checksum.as_bytes(),
+                row.state != state::STARTED,
+            );
         }
         history
     }
