@@ -281,7 +281,7 @@ impl History {
                 let kind = match kind {
                     b"migration" => RowKind::Migration,
                     b"seed" => RowKind::Seed,
-                    // The query selects no other kind.
+                    // An audit row (amendment, revert, repair, baseline): not the planner's.
                     _ => return,
                 };
                 let finished = state != crate::sql_text::state::STARTED.as_bytes();
@@ -651,6 +651,7 @@ mod tests {
         history.push_row(Version::new(7), b"", Some(b"fingerprint"));
         history.push_row(Version::new(9), b"", Some(b"cookie"));
         history.push_row(Version::new(4), b"nonsense", None);
+        history.push_row(Version::new(1), hex.as_bytes(), Some(b"repair applied"));
         let kinds: Vec<_> = history
             .rows
             .iter()

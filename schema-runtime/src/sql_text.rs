@@ -186,7 +186,9 @@ impl Dialect {
     /// One query for everything startup needs, in three columns: `version, checksum, tag`.
     ///
     /// The tag is NULL for a finished migration, which is almost every row, and
-    /// `"<kind> <state>"` for any other migration or seed row. The environment stamp is a
+    /// `"<kind> <state>"` for any other history row (seeds, half-applied migrations, and
+    /// the audit rows, which the reader skips: filtering them out on the server costs
+    /// more than the few it would save sending). The environment stamp is a
     /// row tagged `stamp` with the value as its checksum; on SQLite, the schema counter
     /// when the drift fingerprint was recorded and now are rows tagged `fingerprint` and
     /// `cookie` with the counter as their version, so that an up-to-date start sees drift
@@ -213,12 +215,11 @@ impl Dialect {
         };
         format!(
             "SELECT version, checksum, CASE WHEN kind = '{migration}' AND state <> '{started}' THEN NULL ELSE {tag} END \
-             FROM {history} WHERE kind IN ('{migration}', '{seed}') \
+             FROM {history} \
              UNION ALL SELECT 0, value, 'stamp' FROM {meta} WHERE key_name = '{key}'{cookies}",
             history = history.quoted(self),
             meta = meta.quoted(self),
             migration = kind::MIGRATION,
-            seed = kind::SEED,
             started = state::STARTED,
             key = ENVIRONMENT_KEY,
         )
