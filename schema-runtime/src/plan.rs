@@ -13,6 +13,18 @@ pub enum RowKind {
     Seed,
 }
 
+impl RowKind {
+    /// The kind a history row's `kind` column names, or `None` for an audit row
+    /// (amendment, revert, repair, baseline), which is not the planner's.
+    pub fn from_column(kind: &[u8]) -> Option<Self> {
+        match kind {
+            k if k == crate::sql_text::kind::MIGRATION.as_bytes() => Some(RowKind::Migration),
+            k if k == crate::sql_text::kind::SEED.as_bytes() => Some(RowKind::Seed),
+            _ => None,
+        }
+    }
+}
+
 /// One migration or seed row of the history, as startup reads it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HistoryRow {
@@ -278,11 +290,8 @@ impl History {
                     .iter()
                     .position(|&b| b == b' ')
                     .map_or((tag, &b""[..]), |space| (&tag[..space], &tag[space + 1..]));
-                let kind = match kind {
-                    b"migration" => RowKind::Migration,
-                    b"seed" => RowKind::Seed,
-                    // An audit row (amendment, revert, repair, baseline): not the planner's.
-                    _ => return,
+                let Some(kind) = RowKind::from_column(kind) else {
+                    return;
                 };
                 let finished = state != crate::sql_text::state::STARTED.as_bytes();
                 self.push(kind, version, checksum, finished);

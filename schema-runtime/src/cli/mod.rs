@@ -723,10 +723,8 @@ impl Session {
             ..History::default()
         };
         for row in &recorded.rows {
-            let kind = match row.kind.as_str() {
-                kind::MIGRATION => RowKind::Migration,
-                kind::SEED => RowKind::Seed,
-                _ => continue,
+            let Some(kind) = RowKind::from_column(row.kind.as_bytes()) else {
+                continue;
             };
             history.push(
                 kind,
