@@ -88,7 +88,7 @@ pub enum Error {
         } else if *in_transaction {
             "Its transaction was rolled back: the database is as it was before this migration. Fix the migration and start again".to_owned()
         } else {
-            format!("It ran outside a transaction, so part of it may have been applied, and it is recorded as started: check the database, finish or undo its statements by hand, then run `db repair --resolve {version}`")
+            format!("It ran outside a transaction, so part of it may have been applied, and it is recorded as started: check the database, finish or undo its statements by hand, then run `{}`", suggest::resolve(*version))
         }
     )]
     Migration {
@@ -190,6 +190,13 @@ pub enum HistoryProblem {
         /// The file (or the name, if the binary does not have it).
         path: String,
     },
+    /// A seed started outside a transaction and never finished.
+    HalfAppliedSeed {
+        /// The version.
+        version: Version,
+        /// The file (or the version, if the binary does not have it).
+        path: String,
+    },
     /// A pending migration is older than the newest applied one.
     OutOfOrder {
         /// The version.
@@ -218,7 +225,8 @@ impl fmt::Display for HistoryProblem {
                 embedded,
             } => write!(
                 f,
-                "{path} (version {version}) was edited after this database applied it: the database recorded sha256:{recorded}, this binary has sha256:{embedded}. Restore the applied text and put the change in a new migration; if the edit is harmless on every database that ran it, record it with `db amend {version} --reason \"…\"`"
+                "{path} (version {version}) was edited after this database applied it: the database recorded sha256:{recorded}, this binary has sha256:{embedded}. {}",
+                suggest::edited(*version)
             ),
             HistoryProblem::Missing { version, recorded } => write!(
                 f,
@@ -226,7 +234,13 @@ impl fmt::Display for HistoryProblem {
             ),
             HistoryProblem::HalfApplied { version, path } => write!(
                 f,
-                "{path} (version {version}) was started and never finished (the process died while it ran outside a transaction). Check which of its statements took effect, finish or undo them by hand, then mark it resolved with `db repair --resolve {version}`"
+                "{path} (version {version}) was started and never finished (the process died while it ran outside a transaction). Check which of its statements took effect, finish or undo them by hand, then mark it resolved with `{}`",
+                suggest::resolve(*version)
+            ),
+            HistoryProblem::HalfAppliedSeed { version, path } => write!(
+                f,
+                "{path} (seed version {version}) was started and never finished (the process died while it ran outside a transaction). Check which of its rows went in, finish or undo them by hand, then mark it resolved with `{}`",
+                suggest::resolve_seed(*version)
             ),
             HistoryProblem::OutOfOrder {
                 version,
@@ -251,5 +265,28 @@ impl Error {
             context: context.into(),
             message: error.to_string(),
         }
+    }
+}
+
+/// The commands messages suggest, written once so that each is a command the `db`
+/// parser accepts (a test parses every one of them).
+pub(crate) mod suggest {
+    use crate::Version;
+
+    /// Marks a half-applied migration resolved.
+    pub(crate) fn resolve(version: Version) -> String {
+        format!("db repair {version} --resolved --reason \"…\"")
+    }
+
+    /// Marks a half-applied seed resolved.
+    pub(crate) fn resolve_seed(version: Version) -> String {
+        format!("db repair {version} --seed --resolved --reason \"…\"")
+    }
+
+    /// The two ways to accept an edited applied migration, and the way not to need them.
+    pub(crate) fn edited(version: Version) -> String {
+        format!(
+            "Restore the applied text and put the change in a new migration. If the edit is harmless on every database that ran it, record it for all of them with `db amend {version} --reason \"…\"`; for this database alone, after checking it, `db repair {version} --accept-checksum --reason \"…\"`"
+        )
     }
 }

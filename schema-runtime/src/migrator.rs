@@ -56,13 +56,19 @@ impl Migrator {
 
     /// Refuses a database stamped with another environment (unless the policy allows it).
     pub(crate) fn check_stamp(&self, history: &History) -> Result<(), Error> {
-        match &history.stamp {
+        self.check_stamp_value(history.stamp.as_deref())
+    }
+
+    /// Refuses a database stamped `stamp` when that is another environment (unless the
+    /// policy allows it): startup and every `db` command that changes a database.
+    pub(crate) fn check_stamp_value(&self, stamp: Option<&str>) -> Result<(), Error> {
+        match stamp {
             Some(stamp)
                 if stamp != self.policy.environment().as_str()
                     && !self.policy.allows_environment_mismatch() =>
             {
                 Err(Error::EnvironmentMismatch {
-                    database: stamp.clone(),
+                    database: stamp.to_owned(),
                     run: self.policy.environment(),
                     run_source: self.policy.environment_source().to_string(),
                 })
@@ -170,7 +176,7 @@ impl Migrator {
             DriftCheck::Off => Ok(false),
             DriftCheck::Warn => {
                 let warning = format!(
-                    "{drift}. Write a migration that makes (or undoes) the change, or accept it with `db drift --accept`"
+                    "{drift}. Write a migration that makes (or undoes) the change, or accept it with `db drift --accept --reason \"…\"`"
                 );
                 tracing::warn!("schema: {warning}");
                 report.warnings.push(warning);

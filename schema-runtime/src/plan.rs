@@ -175,6 +175,18 @@ pub fn plan(
                     .seeds()
                     .iter()
                     .find(|s| s.version() == row.version);
+                if !row.finished {
+                    // A `no-transaction` seed that never finished: the same state as a
+                    // half-applied migration, for startup as for `db status`.
+                    problems.push(HistoryProblem::HalfAppliedSeed {
+                        version: row.version,
+                        path: seed.map_or_else(
+                            || format!("seed version {}", row.version),
+                            |s| s.path().to_owned(),
+                        ),
+                    });
+                    continue;
+                }
                 if let Some(seed) = seed.filter(|s| s.checksum() != recorded) {
                     plan.warnings.push(format!(
                         "seed {} changed after it ran here (sha256:{recorded} then, sha256:{} now); seeds run once, so the change will not run",
@@ -624,6 +636,38 @@ mod tests {
             "{:?}",
             plan.warnings
         );
+    }
+
+    #[test]
+    fn a_seed_that_never_finished_is_half_applied_in_every_environment() {
+        let migrations = standard();
+        let killed = History {
+            rows: vec![HistoryRow {
+                kind: RowKind::Seed,
+                version: Version::new(1),
+                checksum: migrations.seeds()[0].checksum().into(),
+                finished: false,
+            }],
+            ..History::default()
+        };
+        for policy in [
+            dev().with_seeds(true),
+            dev(),
+            Policy::new(Environment::Test),
+        ] {
+            let problems = plan(&migrations, &killed, &policy, None).unwrap_err();
+            assert!(
+                matches!(
+                    problems.0.as_slice(),
+                    [HistoryProblem::HalfAppliedSeed { version, .. }] if version.get() == 1
+                ),
+                "{problems}"
+            );
+            assert!(
+                problems.to_string().contains("--seed --resolved"),
+                "{problems}"
+            );
+        }
     }
 
     #[test]

@@ -7,6 +7,16 @@ use crate::environment::{self, Environment, EnvironmentSource};
 use crate::sql_text::Identifier;
 use crate::{Error, Migrations};
 
+/// A database URL kept for a command: `Debug` shows it with its password replaced.
+#[derive(Clone)]
+struct SecretUrl(String);
+
+impl std::fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&crate::redact_url(&self.0))
+    }
+}
+
 /// What startup may do. Built from the environment with [`Policy::from_env`], or in code
 /// with [`Policy::new`].
 ///
@@ -43,7 +53,8 @@ pub struct Policy {
     backup: Option<bool>,
     keep_backups: usize,
     backup_failure_stops: bool,
-    backup_command: Option<(String, String)>,
+    backup_command: Option<(String, SecretUrl)>,
+    session_sql: Option<String>,
     drift: DriftCheck,
     drift_every_start: Option<bool>,
     pub(crate) history_table: Identifier,
@@ -69,6 +80,7 @@ impl Policy {
             keep_backups: 10,
             backup_failure_stops: true,
             backup_command: None,
+            session_sql: None,
             drift: DriftCheck::Warn,
             drift_every_start: None,
             history_table: Identifier::new_unchecked("schema_history"),
@@ -100,6 +112,9 @@ impl Policy {
                     });
                 }
             };
+        }
+        if let Ok(sql) = std::env::var("SCHEMA_SESSION_SQL") {
+            policy = policy.session_settings(sql);
         }
         Ok(match std::env::var("SCHEMA_BACKUP_COMMAND") {
             Ok(command) if !command.trim().is_empty() => {
@@ -220,13 +235,14 @@ impl Policy {
     /// migration, with `database_url` in its environment as `DATABASE_URL` (never on its
     /// command line, where `ps` would show the password) and a suggested file name in
     /// `SCHEMA_BACKUP_NAME`; for example `pg_dump --format=custom --file="backups/$SCHEMA_BACKUP_NAME" "$DATABASE_URL"`.
-    /// A non-zero exit is a failed backup.
+    /// A non-zero exit is a failed backup. `Debug` output of the policy shows the URL
+    /// without its password.
     pub fn backup_command(
         mut self,
         command: impl Into<String>,
         database_url: impl Into<String>,
     ) -> Self {
-        self.backup_command = Some((command.into(), database_url.into()));
+        self.backup_command = Some((command.into(), SecretUrl(database_url.into())));
         self
     }
 
@@ -255,7 +271,33 @@ impl Policy {
     pub(crate) fn server_backup(&self) -> Option<(&str, &str)> {
         self.backup_command
             .as_ref()
-            .map(|(command, url)| (command.as_str(), url.as_str()))
+            .map(|(command, url)| (command.as_str(), url.0.as_str()))
+    }
+
+    /// SQL run on every connection the runtime opens, before it reads or changes
+    /// anything, at startup and in every `db` command: settings a history needs, such as
+    /// MySQL's `SET FOREIGN_KEY_CHECKS = 0` or PostgreSQL's `SET search_path TO app`.
+    /// From the environment: `SCHEMA_SESSION_SQL`.
+    ///
+    /// A sqlx connection that ran them is closed after the run instead of going back to
+    /// the application's pool, so the settings never reach the application's queries. A
+    /// rusqlite connection is the application's own: the settings stay on it.
+    ///
+    /// ```
+    /// use schema_runtime::{Environment, Policy};
+    ///
+    /// let policy = Policy::new(Environment::Test).session_settings("SET FOREIGN_KEY_CHECKS = 0");
+    /// assert_eq!(policy.session_sql(), Some("SET FOREIGN_KEY_CHECKS = 0"));
+    /// ```
+    pub fn session_settings(mut self, sql: impl Into<String>) -> Self {
+        let sql = sql.into();
+        self.session_sql = Some(sql).filter(|sql| !sql.trim().is_empty());
+        self
+    }
+
+    /// The session settings ([`session_settings`](Self::session_settings)), if any.
+    pub fn session_sql(&self) -> Option<&str> {
+        self.session_sql.as_deref()
     }
 
     /// What a start does when the live schema differs from the fingerprint the last
@@ -380,6 +422,15 @@ impl Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_never_shows_the_backup_url_password() {
+        let policy = Policy::new(Environment::Production)
+            .backup_command("pg_dump", "postgres://app:s3cret@db/app");
+        let shown = format!("{policy:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("postgres://app:***@db/app"), "{shown}");
+    }
 
     #[test]
     fn seed_matrix() {

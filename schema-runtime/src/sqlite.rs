@@ -38,6 +38,10 @@ impl Migrator {
         self.policy().log_start();
         let statements = self.statements(Dialect::Sqlite);
         let reading = |e| Error::database("reading the migration history", e);
+        if let Some(sql) = self.policy().session_sql() {
+            conn.execute_batch(sql)
+                .map_err(|e| Error::database("running the session settings", e))?;
+        }
 
         match read_history(conn, &statements) {
             Ok(Some(history)) => {

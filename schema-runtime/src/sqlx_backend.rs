@@ -51,10 +51,18 @@ pub enum MigrationLock {
     File(#[allow(dead_code)] crate::filelock::FileLock),
 }
 
-/// The stable 64-bit key of a history table's lock: the same for every process.
+/// The stable 64-bit key of a history table's lock: the same for every process that
+/// migrates the same table of the same database (and, on PostgreSQL, the same schema),
+/// and different for two applications in two schemas or databases of one server.
 #[cfg(any(feature = "sqlx-postgres", feature = "sqlx-mysql"))]
-fn lock_key(table: &Identifier) -> i64 {
-    let digest = crate::Checksum::of_normalized(format!("schema-runtime lock {table}").as_bytes());
+fn lock_key(database: &str, schema: &str, table: &Identifier) -> i64 {
+    let digest = crate::Checksum::of_normalized(
+        format!(
+            "schema-runtime lock {database}\u{0}{schema}\u{0}{}",
+            table.table()
+        )
+        .as_bytes(),
+    );
     let bytes = digest.as_bytes();
     i64::from_be_bytes([
         bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
@@ -243,7 +251,7 @@ impl Migrator {
         self.policy().log_start();
         let statements = self.statements(DB::DIALECT);
         let reading = |e| Error::database("reading the migration history", e);
-        let conn = connect(pool, self.policy().connect_deadline()).await?;
+        let conn = self.connect(pool).await?;
         let mut session = Session {
             conn,
             lock: None,
@@ -318,7 +326,7 @@ impl Migrator {
         PoolConnection<DB>: Driver,
     {
         let statements = self.statements(DB::DIALECT);
-        let mut conn = connect(pool, self.policy().connect_deadline()).await?;
+        let mut conn = self.connect(pool).await?;
         let (recorded, live) = drift_before(&mut conn, &statements)
             .await
             .map_err(|e| Error::database("reading the schema", e))?;
@@ -328,6 +336,24 @@ impl Migrator {
             }
             _ => None,
         })
+    }
+
+    /// A connection of `pool` for this run (retried while the server is not up yet), with
+    /// the policy's session settings run on it. A connection that ran them is closed when
+    /// the run ends, never handed back to the application's pool with them.
+    async fn connect<DB>(&self, pool: &Pool<DB>) -> Result<PoolConnection<DB>, Error>
+    where
+        DB: Backend,
+        PoolConnection<DB>: Driver,
+    {
+        let mut conn = connect(pool, self.policy().connect_deadline()).await?;
+        if let Some(sql) = self.policy().session_sql() {
+            conn.close_on_drop();
+            conn.statement(sql)
+                .await
+                .map_err(|e| Error::database("running the session settings", e))?;
+        }
+        Ok(conn)
     }
 
     async fn apply_locked<DB>(
@@ -1071,7 +1097,20 @@ mod postgres {
             table: &Identifier,
             timeout: Duration,
         ) -> Result<MigrationLock, Error> {
-            let key = lock_key(table);
+            // The key names where the history table lives: its own schema when the name is
+            // qualified, else the first schema of the search path, which is where an
+            // unqualified name is created.
+            let (database, schema): (String, Option<String>) =
+                sqlx::query_as("SELECT current_database()::text, current_schema()::text")
+                    .fetch_one(&mut **conn)
+                    .await
+                    .map_err(|e| Error::database("taking the migration lock", e))?;
+            let schema = table
+                .schema()
+                .map(str::to_owned)
+                .or(schema)
+                .unwrap_or_default();
+            let key = lock_key(&database, &schema, table);
             let mut backoff = Backoff::new(timeout);
             let got = loop {
                 let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
@@ -1118,9 +1157,15 @@ mod mysql {
 
     impl sealed::Sealed for MySql {}
 
-    fn lock_name(table: &Identifier) -> String {
-        // GET_LOCK names are server-wide: include the database, and stay within 64 characters.
-        format!("schema:{:016x}", lock_key(table) as u64)
+    /// `GET_LOCK` names are server-wide: the key covers the database (a qualified
+    /// history table's own, else the connection's), and the name stays within the
+    /// 64 characters the server allows.
+    fn lock_name(database: &str, table: &Identifier) -> String {
+        let database = table.schema().unwrap_or(database);
+        let key = lock_key(database, "", table) as u64;
+        let mut name = format!("schema:{key:016x}:{database}");
+        name.truncate(name.char_indices().nth(64).map_or(name.len(), |(i, _)| i));
+        name
     }
 
     impl Backend for MySql {
@@ -1136,8 +1181,7 @@ mod mysql {
                 .fetch_one(&mut **conn)
                 .await
                 .map_err(|e| Error::database("taking the migration lock", e))?;
-            let name = format!("{}:{}", lock_name(table), database.unwrap_or_default());
-            let name: String = name.chars().take(64).collect();
+            let name = lock_name(&database.unwrap_or_default(), table);
             let mut backoff = Backoff::new(timeout);
             let got = loop {
                 let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, 0)")

@@ -305,7 +305,7 @@ fn half_applied_migration_stops_the_next_start() {
         ),
         "{error}"
     );
-    assert!(error.contains("db repair --resolve 2"), "{error}");
+    assert!(error.contains("db repair 2 --resolved --reason"), "{error}");
     assert_eq!(
         db.count("SELECT count(*) FROM schema_history WHERE version = 3"),
         0,

@@ -332,7 +332,10 @@ async fn failed_migration_is_rolled_back_or_clearly_marked(target: &Target) {
             ),
             "{message}"
         );
-        assert!(message.contains("db repair --resolve 2"), "{message}");
+        assert!(
+            message.contains("db repair 2 --resolved --reason"),
+            "{message}"
+        );
         assert_eq!(
             target.history().await,
             [

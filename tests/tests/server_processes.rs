@@ -216,7 +216,10 @@ async fn mysql_start_after_a_killed_migration_reports_it_half_applied() {
         ),
         "{message}"
     );
-    assert!(message.contains("db repair --resolve 2"), "{message}");
+    assert!(
+        message.contains("db repair 2 --resolved --reason"),
+        "{message}"
+    );
     assert_eq!(
         db.history().await,
         ["1 migration applied", "2 migration started"],

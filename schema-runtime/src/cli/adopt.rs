@@ -13,7 +13,7 @@ use std::hash::Hasher as _;
 use sha2::{Digest, Sha384};
 
 use super::console::in_transaction;
-use super::inspect::{self, text};
+use super::inspect::{self, Recorded, text};
 use super::{Failure, Outcome, Session, redact};
 use crate::migrator::Value as Param;
 use crate::sql_text::{Dialect, kind};
@@ -140,7 +140,10 @@ fn refinery_checksum(name: &str, version: i64, wide: bool, sql: &str) -> u64 {
 impl Session {
     /// `db baseline [--version V]`.
     pub(super) fn baseline(mut self, by_hand: Option<Version>) -> Outcome {
-        let recorded = self.recorded()?;
+        self.locked(|session, recorded| session.baseline_locked(&recorded, by_hand))
+    }
+
+    fn baseline_locked(&mut self, recorded: &Recorded, by_hand: Option<Version>) -> Outcome {
         if recorded.rows.iter().any(|r| r.kind == kind::MIGRATION) {
             return Err(Failure::check(format!(
                 "{} already has a migration history in {}: there is nothing to adopt. `db status` shows where it stands",

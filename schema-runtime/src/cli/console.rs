@@ -2,7 +2,7 @@
 //! the sqlx servers through a runtime of their own. The commands are written once over it.
 
 use crate::sql_text::Dialect;
-use crate::{Error, Migrator, Report, Version};
+use crate::{Error, Migrator, Policy, Report, Version};
 
 pub(crate) use crate::migrator::Value as Param;
 
@@ -19,13 +19,32 @@ pub(crate) trait Console {
     fn execute(&mut self, sql: &str, params: &[Param]) -> Result<(), Error>;
     /// SQL as written, possibly several statements.
     fn script(&mut self, sql: &str) -> Result<(), Error>;
-    /// The startup runner, up to `target`.
+    /// The startup runner, up to `target`. It takes the migration lock itself, so it is
+    /// never called while this console holds it.
     fn migrate(&mut self, migrator: &Migrator, target: Option<Version>) -> Result<Report, Error>;
+    /// Takes the migration lock that startup takes (the same key, the same wait), on this
+    /// console's own connection.
+    fn lock(&mut self, policy: &Policy) -> Result<Held, Error>;
+    /// Releases a lock [`lock`](Console::lock) took.
+    fn unlock(&mut self, held: Held);
     /// The rusqlite connection, for what only SQLite can do (online backup and restore).
     #[cfg(feature = "rusqlite")]
     fn sqlite(&mut self) -> Option<&mut rusqlite::Connection> {
         None
     }
+}
+
+/// The migration lock, held by a `db` command while it changes the database.
+pub(crate) enum Held {
+    /// The lock file beside a SQLite database, released when dropped.
+    #[cfg(feature = "rusqlite")]
+    File(#[allow(dead_code)] crate::filelock::FileLock),
+    /// A server-side lock on the console's connection, released with this statement.
+    #[cfg_attr(
+        not(any(feature = "sqlx-postgres", feature = "sqlx-mysql")),
+        allow(dead_code)
+    )]
+    Release(String),
 }
 
 /// Runs `steps` in one transaction (on SQLite `BEGIN IMMEDIATE`, which takes the write
@@ -174,6 +193,16 @@ mod sqlite {
             migrator.run_to(&mut self.0, target)
         }
 
+        fn lock(&mut self, policy: &Policy) -> Result<Held, Error> {
+            let path = self.0.path().filter(|p| !p.is_empty()).map(str::to_owned);
+            crate::filelock::FileLock::acquire_blocking(path.as_deref(), policy.lock_wait())
+                .map(Held::File)
+        }
+
+        fn unlock(&mut self, held: Held) {
+            drop(held);
+        }
+
         fn sqlite(&mut self) -> Option<&mut Connection> {
             Some(&mut self.0)
         }
@@ -288,6 +317,37 @@ mod servers {
             // The runner takes a connection of its own from the pool.
             let pool = self.pool.clone();
             self.runtime.block_on(migrator.run_async_to(&pool, target))
+        }
+
+        fn lock(&mut self, policy: &Policy) -> Result<Held, Error> {
+            let pool = self.pool.clone();
+            let (runtime, conn) = self.conn()?;
+            let held = runtime.block_on(DB::lock(
+                &pool,
+                conn,
+                &policy.history_table,
+                policy.lock_wait(),
+            ))?;
+            match held {
+                crate::sqlx_backend::MigrationLock::Session(release) => Ok(Held::Release(release)),
+                #[cfg(feature = "sqlx-sqlite")]
+                crate::sqlx_backend::MigrationLock::File(_) => {
+                    unreachable!("the db command opens SQLite through rusqlite")
+                }
+            }
+        }
+
+        fn unlock(&mut self, held: Held) {
+            let Held::Release(release) = held else {
+                return;
+            };
+            if self.script(&release).is_err()
+                && let Some(mut conn) = self.conn.take()
+            {
+                // Closing the connection ends the session and with it the lock.
+                conn.close_on_drop();
+                self.runtime.block_on(async move { drop(conn) });
+            }
         }
     }
 }

@@ -123,10 +123,13 @@ impl Session {
         accept: bool,
         reason: Option<&str>,
     ) -> Outcome {
-        let found = self.drift()?;
         if accept {
-            return self.accept_drift(found, reason.unwrap_or_default());
+            return self.locked(|session, recorded| {
+                let found = session.drift()?;
+                session.accept_drift(&recorded, found, reason.unwrap_or_default())
+            });
         }
+        let found = self.drift()?;
         if as_json {
             let (after, at, differences) = match &found {
                 Found::Nothing => (None, None, Vec::new()),
@@ -182,7 +185,12 @@ impl Session {
     }
 
     /// Records the live schema as the fingerprint, with an audited history row.
-    fn accept_drift(&mut self, found: Found, reason: &str) -> Outcome {
+    fn accept_drift(
+        &mut self,
+        recorded: &super::inspect::Recorded,
+        found: Found,
+        reason: &str,
+    ) -> Outcome {
         if reason.trim().is_empty() {
             return Err(Failure::usage(
                 "--accept needs --reason saying who checked the differences: it is kept in the history",
@@ -201,7 +209,6 @@ impl Session {
                 return Ok(0);
             }
         };
-        let recorded = self.recorded()?;
         if recorded.rows.is_empty() && recorded.stamp.is_none() {
             return Err(Failure::check(
                 "this database has no migration history: run `db migrate` or `db baseline` first",

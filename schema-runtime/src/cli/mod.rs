@@ -69,6 +69,7 @@ mod adopt;
 mod console;
 mod drift;
 mod inspect;
+mod write;
 
 use std::fmt::Write as _;
 use std::io::{BufRead, IsTerminal, Write as _};
@@ -81,6 +82,7 @@ use serde_json::{Value as Json, json};
 
 use self::console::{Console, Param};
 use self::inspect::{Entry, Recorded, State};
+use crate::error::suggest;
 use crate::plan::{History, RowKind};
 use crate::sql_text::{Dialect, kind, state};
 use crate::{Checksum, Environment, Migrations, Migrator, Policy, Version};
@@ -205,8 +207,11 @@ pub enum Command {
     },
     /// Mark a half-applied migration resolved, or accept an edited one's checksum.
     Repair {
-        /// The migration's version.
+        /// The migration's (or with `--seed`, the seed's) version.
         version: u64,
+        /// Repair a seed's row rather than a migration's.
+        #[arg(long)]
+        seed: bool,
         /// The half-applied migration was checked and completed (or undone) by hand.
         #[arg(
             long,
@@ -227,9 +232,14 @@ pub enum Command {
 }
 
 /// Runs the `db` command for an application's embedded migrations.
+///
+/// Build it from the application's own [`Migrator`] ([`Cli::from_migrator`]) so that the
+/// command uses the application's table names, timeouts, backup command and session
+/// settings; [`Cli::new`] reads the policy from the environment instead.
 #[derive(Clone, Debug)]
 pub struct Cli {
     migrations: &'static Migrations,
+    migrator: Option<Migrator>,
     default_url: Option<String>,
 }
 
@@ -275,10 +285,37 @@ impl From<crate::Error> for Failure {
 type Outcome = Result<u8, Failure>;
 
 impl Cli {
-    /// The command for `migrations`.
+    /// The command for `migrations`, with the policy of the process environment
+    /// ([`Policy::from_env`]) read when a command runs.
     pub fn new(migrations: &'static Migrations) -> Self {
         Cli {
             migrations,
+            migrator: None,
+            default_url: None,
+        }
+    }
+
+    /// The command for the application's own migrator: its migrations and its whole
+    /// policy (history and metadata table names, lock timeout, backup command, session
+    /// settings, environment), so that `db` sees the database exactly as startup does.
+    ///
+    /// ```no_run
+    /// use schema_runtime::{Migrations, Migrator, Policy, cli::Cli};
+    ///
+    /// static MIGRATIONS: Migrations = schema_runtime::embed_migrations!("../migrations");
+    ///
+    /// # fn main() -> Result<(), schema_runtime::Error> {
+    /// let policy = Policy::from_env(&MIGRATIONS)?.history_table("app_history")?;
+    /// let migrator = Migrator::with_policy(&MIGRATIONS, policy);
+    /// let code = Cli::from_migrator(migrator).run_from(["db", "status"]);
+    /// # let _ = code;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn from_migrator(migrator: Migrator) -> Self {
+        Cli {
+            migrations: migrator.migrations(),
+            migrator: Some(migrator),
             default_url: None,
         }
     }
@@ -289,8 +326,65 @@ impl Cli {
         self
     }
 
+    /// Like [`run_from`](Self::run_from), for an application that already runs tokio
+    /// (`#[tokio::main]`): the command runs on a thread of its own, with a runtime of its
+    /// own for the servers, and this future completes with its exit code. The
+    /// application's runtime is never blocked.
+    ///
+    /// ```no_run
+    /// use schema_runtime::{Migrations, cli::Cli};
+    ///
+    /// static MIGRATIONS: Migrations = schema_runtime::embed_migrations!("../migrations");
+    ///
+    /// #[tokio::main]
+    /// async fn main() -> std::process::ExitCode {
+    ///     let args: Vec<String> = std::env::args().skip(1).collect();
+    ///     if args.first().map(String::as_str) == Some("db") {
+    ///         return Cli::new(&MIGRATIONS).run_from_async(args).await;
+    ///     }
+    ///     std::process::ExitCode::SUCCESS
+    /// }
+    /// ```
+    #[cfg(feature = "async-runner")]
+    pub async fn run_from_async<I, T>(&self, args: I) -> ExitCode
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+        let cli = self.clone();
+        let (done, finished) = tokio::sync::oneshot::channel();
+        // A plain thread, not `spawn_blocking`: the command's own runtime may not be
+        // started from a thread that belongs to the application's.
+        let spawned = std::thread::Builder::new()
+            .name("db-command".to_owned())
+            .spawn(move || {
+                let _ = done.send(cli.run_parsed(args));
+            });
+        if let Err(error) = spawned {
+            eprintln!("error: cannot start the db command's thread: {error}");
+            return ExitCode::from(1);
+        }
+        finished.await.unwrap_or_else(|_| {
+            eprintln!("error: the db command stopped without an exit code");
+            ExitCode::from(1)
+        })
+    }
+
     /// Parses `args` (starting with the command's own name, `db`) and runs them.
+    ///
+    /// This blocks the thread; inside a tokio runtime (`#[tokio::main]`) use
+    /// [`run_from_async`](Self::run_from_async), which this tells you with exit code 2
+    /// rather than blocking the runtime.
     pub fn run_from<I, T>(&self, args: I) -> ExitCode
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        self.run_parsed(args)
+    }
+
+    fn run_parsed<I, T>(&self, args: I) -> ExitCode
     where
         I: IntoIterator<Item = T>,
         T: Into<std::ffi::OsString> + Clone,
@@ -312,8 +406,15 @@ impl Cli {
         }
     }
 
-    /// Runs a parsed command.
+    /// Runs a parsed command (blocking: see [`run_from`](Self::run_from)).
     pub fn run(&self, command: DbCommand) -> ExitCode {
+        #[cfg(feature = "async-runner")]
+        if tokio::runtime::Handle::try_current().is_ok() {
+            eprintln!(
+                "error: the db command was run blocking inside a tokio runtime, which it would block; call `Cli::run_from_async(args).await` there instead. Nothing was changed"
+            );
+            return ExitCode::from(2);
+        }
         match self.dispatch(command) {
             Ok(code) => ExitCode::from(code),
             Err(failure) => {
@@ -328,7 +429,10 @@ impl Cli {
             .database_url
             .or_else(|| std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()))
             .or_else(|| self.default_url.clone());
-        let policy = || Policy::from_env(self.migrations).map_err(Failure::from);
+        let policy = || match &self.migrator {
+            Some(migrator) => Ok(migrator.policy().clone()),
+            None => Policy::from_env(self.migrations).map_err(Failure::from),
+        };
         let url = || {
             url.clone().ok_or_else(|| {
                 Failure::usage("no database: set DATABASE_URL or pass --database-url")
@@ -344,7 +448,15 @@ impl Cli {
         };
         let session = |policy: Policy| -> Result<Session, Failure> {
             let url = url()?;
-            let console = console::open(&url, missing).map_err(Failure::usage)?;
+            let mut console = console::open(&url, missing).map_err(Failure::usage)?;
+            if let Some(sql) = policy.session_sql() {
+                console.script(sql).map_err(|e| {
+                    Failure::usage(format!(
+                        "the session settings failed on {}: {e}",
+                        redact(&url)
+                    ))
+                })?;
+            }
             Ok(Session {
                 migrator: Migrator::with_policy(self.migrations, policy),
                 url,
@@ -394,12 +506,14 @@ impl Cli {
             } => session(policy()?)?.drift_command(json, accept, reason.as_deref()),
             Command::Repair {
                 version,
+                seed,
                 resolved,
                 accept_checksum: _,
                 reason,
                 confirm_production,
             } => session(policy()?)?.repair(
                 Version::new(version),
+                if seed { kind::SEED } else { kind::MIGRATION },
                 resolved,
                 &reason,
                 confirm_production.as_deref(),
@@ -500,34 +614,6 @@ impl Session {
             self.console.as_mut(),
             self.migrator.policy(),
         )?)
-    }
-
-    /// Refuses `what` when the environment or the database's stamp is production, unless
-    /// the operator typed the database's name.
-    fn guard_production(
-        &self,
-        recorded: &Recorded,
-        what: &str,
-        confirm: Option<&str>,
-    ) -> Result<(), Failure> {
-        let why = if self.policy().environment() == Environment::Production {
-            format!(
-                "this run is production ({})",
-                self.policy().environment_source()
-            )
-        } else if recorded.stamp.as_deref() == Some(Environment::Production.as_str()) {
-            "the database is stamped production".to_owned()
-        } else {
-            return Ok(());
-        };
-        let name = database_name(&self.url);
-        if confirm == Some(name.as_str()) && !name.is_empty() {
-            eprintln!("warning: {what} in production, confirmed for database {name}");
-            return Ok(());
-        }
-        Err(Failure::usage(format!(
-            "refusing to {what}: {why}, and {what} changes or removes data that a backup may not bring back. Nothing was changed. If this really must happen, take a backup and pass --confirm-production {name}"
-        )))
     }
 
     fn status(mut self, as_json: bool) -> Outcome {
@@ -840,8 +926,14 @@ impl Session {
         let entries = inspect::entries(self.migrations(), recorded);
         if let Some(stuck) = entries.iter().find(|e| e.state == State::HalfApplied) {
             return Err(Failure::check(format!(
-                "version {} ({}) is half-applied: resolve it first (`db repair {} --resolved --reason …`)",
-                stuck.version, stuck.name, stuck.version
+                "version {} ({}) is half-applied: resolve it first (`{}`)",
+                stuck.version,
+                stuck.name,
+                if stuck.kind == kind::SEED {
+                    suggest::resolve_seed(stuck.version)
+                } else {
+                    suggest::resolve(stuck.version)
+                }
             )));
         }
         let mut applied: Vec<&Entry> = entries
@@ -889,18 +981,19 @@ impl Session {
     }
 
     fn down(mut self, target: Option<Version>, confirm: Option<&str>) -> Outcome {
-        let recorded = self.recorded()?;
-        self.guard_production(&recorded, "revert migrations", confirm)?;
-        let reverts = self.reverts(&recorded, target)?;
-        if reverts.is_empty() {
-            println!("nothing to revert");
-            return Ok(0);
-        }
-        self.keeping_fingerprint(false, |session| {
-            for migration in reverts {
-                session.revert(migration)?;
+        self.locked(|session, recorded| {
+            session.guard_production(recorded.stamp.as_deref(), "revert migrations", confirm)?;
+            let reverts = session.reverts(&recorded, target)?;
+            if reverts.is_empty() {
+                println!("nothing to revert");
+                return Ok(0);
             }
-            Ok(0)
+            session.keeping_fingerprint(false, |session| {
+                for migration in reverts {
+                    session.revert(migration)?;
+                }
+                Ok(0)
+            })
         })
     }
 
@@ -985,14 +1078,20 @@ impl Session {
     }
 
     fn redo(mut self, confirm: Option<&str>) -> Outcome {
-        let recorded = self.recorded()?;
-        self.guard_production(&recorded, "redo a migration", confirm)?;
-        let reverts = self.reverts(&recorded, None)?;
-        let Some(migration) = reverts.first().copied() else {
+        let reverted = self.locked(|session, recorded| {
+            session.guard_production(recorded.stamp.as_deref(), "redo a migration", confirm)?;
+            let reverts = session.reverts(&recorded, None)?;
+            let Some(migration) = reverts.first().copied() else {
+                return Ok(None);
+            };
+            session.keeping_fingerprint(false, |session| session.revert(migration))?;
+            Ok(Some(migration))
+        })?;
+        let Some(migration) = reverted else {
             println!("nothing to redo: no migration is applied");
             return Ok(0);
         };
-        self.keeping_fingerprint(false, |session| session.revert(migration))?;
+        // The runner takes the lock again itself, and reads the history again under it.
         let report = self
             .console
             .migrate(&self.migrator, Some(migration.version()))?;
@@ -1029,8 +1128,30 @@ impl Session {
     }
 
     fn restore(mut self, file: &Path, confirm: Option<&str>) -> Outcome {
-        let recorded = self.recorded()?;
-        self.guard_production(&recorded, "restore a backup", confirm)?;
+        let held = self.console.lock(self.migrator.policy())?;
+        let outcome = self.restore_locked(file, confirm);
+        self.console.unlock(held);
+        outcome
+    }
+
+    /// `restore` under the migration lock. The database it replaces may be the reason for
+    /// the restore (damaged, unreadable): its history is read when it can be, and a
+    /// database that cannot be read is replaced all the same, after the production guard.
+    fn restore_locked(&mut self, file: &Path, confirm: Option<&str>) -> Outcome {
+        let recorded = match self.recorded() {
+            Ok(recorded) => {
+                self.migrator.check_stamp_value(recorded.stamp.as_deref())?;
+                recorded
+            }
+            Err(failure) => {
+                eprintln!(
+                    "warning: the database being replaced cannot be read ({}); restoring over it",
+                    failure.message
+                );
+                inspect::Recorded::default()
+            }
+        };
+        self.guard_production(recorded.stamp.as_deref(), "restore a backup", confirm)?;
         #[cfg(feature = "rusqlite")]
         if let Some(conn) = self.console.sqlite() {
             let check = rusqlite::Connection::open_with_flags(
@@ -1124,20 +1245,24 @@ impl Session {
                 State::Pending if pending_ok => continue,
                 State::Pending => format!("{path} is not applied: run `db migrate`"),
                 State::Edited => format!(
-                    "{path} (version {}) was applied with sha256:{recorded_checksum}, but this binary has sha256:{}: restore the file, or after checking the change run `db repair {} --accept-checksum --reason …`",
+                    "{path} (version {}) was applied with sha256:{recorded_checksum}, but this binary has sha256:{}. {}",
                     entry.version,
                     entry.checksum.map(|c| c.to_string()).unwrap_or_default(),
-                    entry.version
+                    suggest::edited(entry.version)
                 ),
                 State::Missing => format!(
                     "version {} ({}) is applied here but not in this binary (sha256:{recorded_checksum}): this binary is older than the database",
                     entry.version, entry.name
                 ),
                 State::HalfApplied => format!(
-                    "{} (version {}) started and never finished: check what it changed, complete or undo it by hand, then run `db repair {} --resolved --reason …`",
+                    "{} (version {}) started and never finished: check what it changed, complete or undo it by hand, then run `{}`",
                     if path.is_empty() { &entry.name } else { path },
                     entry.version,
-                    entry.version
+                    if entry.kind == kind::SEED {
+                        suggest::resolve_seed(entry.version)
+                    } else {
+                        suggest::resolve(entry.version)
+                    }
                 ),
                 State::Applied | State::Amended => continue,
             };
@@ -1233,6 +1358,7 @@ impl Session {
     fn repair(
         mut self,
         version: Version,
+        row_kind: &'static str,
         resolved: bool,
         reason: &str,
         confirm: Option<&str>,
@@ -1242,16 +1368,38 @@ impl Session {
                 "--reason must say who checked what: it is kept in the history",
             ));
         }
-        let recorded = self.recorded()?;
-        self.guard_production(&recorded, "repair the history", confirm)?;
-        let Some(row) = recorded.get(kind::MIGRATION, version).cloned() else {
+        self.locked(|session, recorded| {
+            session.guard_production(recorded.stamp.as_deref(), "repair the history", confirm)?;
+            session.repair_locked(&recorded, version, row_kind, resolved, reason)
+        })
+    }
+
+    fn repair_locked(
+        &mut self,
+        recorded: &inspect::Recorded,
+        version: Version,
+        row_kind: &'static str,
+        resolved: bool,
+        reason: &str,
+    ) -> Outcome {
+        let Some(row) = recorded.get(row_kind, version).cloned() else {
             return Err(Failure::check(format!(
-                "version {version} is not recorded in this database: there is nothing to repair"
+                "{row_kind} version {version} is not recorded in this database: there is nothing to repair"
             )));
+        };
+        let embedded = match row_kind {
+            kind::SEED => {
+                if !resolved {
+                    return Err(Failure::usage(
+                        "a seed that changed after it ran is not an error (seeds run once): only `--seed --resolved` applies to seeds",
+                    ));
+                }
+                None
+            }
+            _ => self.migrations().get(version),
         };
         let dialect = self.console.dialect();
         let statements = self.migrator.statements(dialect);
-        let embedded = self.migrations().get(version);
         let audit = self.migrator.audit();
         let checksum = embedded.map_or_else(
             || Checksum::from_hex(row.checksum.as_bytes()).unwrap_or(Checksum::from_bytes([0; 32])),
@@ -1271,7 +1419,7 @@ impl Session {
                     "UPDATE {} SET state = '{}' WHERE kind = '{}' AND version = {} AND state = '{}'",
                     statements.history_table,
                     state::APPLIED,
-                    kind::MIGRATION,
+                    row_kind,
                     dialect.placeholder(1),
                     state::STARTED
                 ),
@@ -1489,6 +1637,76 @@ mod tests {
             redact("postgres://h/db?user=a&password=s3cret&sslmode=off"),
             "postgres://h/db?user=a&password=***&sslmode=off"
         );
+    }
+
+    /// Every `db …` command a message of this crate suggests, as the user would copy it,
+    /// goes through the real parser. Placeholders become values: `{…}` and `V` a
+    /// version, `…` (quoted or not) a reason.
+    #[test]
+    fn every_suggested_command_parses() {
+        let sources = [
+            include_str!("../error.rs"),
+            include_str!("../migrator.rs"),
+            include_str!("../policy.rs"),
+            include_str!("../drift.rs"),
+            include_str!("../backup.rs"),
+            include_str!("../devlock.rs"),
+            include_str!("../sqlite.rs"),
+            include_str!("../sqlx_backend.rs"),
+            include_str!("mod.rs"),
+            include_str!("adopt.rs"),
+            include_str!("drift.rs"),
+            include_str!("inspect.rs"),
+            include_str!("write.rs"),
+            include_str!("console.rs"),
+        ];
+        let mut suggestions: Vec<String> = Vec::new();
+        for source in sources {
+            for line in source.lines() {
+                let code = line.trim_start();
+                if code.starts_with("//") {
+                    continue;
+                }
+                let mut rest = code;
+                while let Some(start) = rest.find("`db ") {
+                    let after = &rest[start + 1..];
+                    let Some(end) = after.find('`') else { break };
+                    suggestions.push(after[..end].to_owned());
+                    rest = &after[end + 1..];
+                }
+            }
+        }
+        let version = crate::Version::new(7);
+        suggestions.extend([suggest::resolve(version), suggest::resolve_seed(version)]);
+        let edited = suggest::edited(version);
+        suggestions.extend(edited.split('`').skip(1).step_by(2).map(str::to_owned));
+        assert!(suggestions.len() > 20, "{suggestions:?}");
+        let mut brackets = 0;
+        for suggestion in &suggestions {
+            if suggestion.contains('[') {
+                // A usage line (`db drift [--json] …`), not a command to copy.
+                brackets += 1;
+                continue;
+            }
+            let mut words = vec!["db".to_owned()];
+            let text = suggestion
+                .replace("\\\"…\\\"", "checked")
+                .replace("\\\"...\\\"", "checked")
+                .replace("\"…\"", "checked")
+                .replace('…', "checked");
+            for word in text.split_whitespace().skip(1) {
+                let word = if word.starts_with('{') && word.ends_with('}') || word == "V" {
+                    "7"
+                } else {
+                    word
+                };
+                words.push(word.to_owned());
+            }
+            if let Err(error) = DbCommand::try_parse_from(&words) {
+                panic!("`{suggestion}` does not parse as {words:?}: {error}");
+            }
+        }
+        assert!(brackets <= 1, "{suggestions:?}");
     }
 
     #[test]
