@@ -105,6 +105,20 @@ pub enum Error {
         whole_run: bool,
     },
 
+    /// The connection to the server was lost while a migration (or seed) and its history
+    /// row were being committed: the server may or may not have committed them.
+    #[error(
+        "the connection was lost while {path} (version {version}) was being applied ({message}), after the server may have received its commit: whether it was applied is not known here. Its history row is written in the same transaction, so the history tells: run `db status`. If it lists version {version} as applied, it committed whole; if it lists it as pending, nothing of it was kept. Then start again"
+    )]
+    OutcomeUnknown {
+        /// The version.
+        version: Version,
+        /// The file.
+        path: &'static str,
+        /// What the driver said.
+        message: String,
+    },
+
     /// A seed's SQL failed.
     #[error(
         "seed {path} (version {version}) failed: {message}. Its transaction was rolled back; fix the seed and start again"
@@ -136,7 +150,38 @@ pub enum Error {
     Database {
         /// What was being done.
         context: String,
-        /// The driver's message.
+        /// The driver's message: the server's own text, without driver decoration.
+        message: String,
+        /// The server's SQLSTATE (PostgreSQL, MySQL) or SQLite's extended result code, when
+        /// the server gave one.
+        code: Option<String>,
+        /// The driver's error.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    },
+
+    /// Another tool's migration history is in the database and none of this
+    /// application's: starting would run again what that tool already ran.
+    #[error(
+        "this database has {tool}'s migration history ({table}) and none of this application's ({ours}): running the migrations would run again what {tool} already ran. Nothing was changed. Adopt the database once with `db baseline`, then start again"
+    )]
+    OtherToolsHistory {
+        /// The tool (`sqlx`, `refinery`, `diesel`).
+        tool: &'static str,
+        /// Its history table.
+        table: &'static str,
+        /// This application's history table.
+        ours: String,
+    },
+
+    /// A table with the history table's name exists but is not a history of this crate.
+    #[error(
+        "the table {table} is not a migration history of this library (reading it failed: {message}); another tool probably created it. Nothing was changed. Give this application's history another name with Policy::history_table(\"…\")"
+    )]
+    UnknownHistoryTable {
+        /// The table.
+        table: String,
+        /// What reading it said.
         message: String,
     },
 }
@@ -259,12 +304,85 @@ impl fmt::Display for HistoryProblem {
 }
 
 impl Error {
-    /// A driver error with what was being done.
-    pub(crate) fn database(context: impl Into<String>, error: impl fmt::Display) -> Self {
+    /// A driver error with what was being done, kept as the `source()`.
+    pub(crate) fn database<E>(context: impl Into<String>, error: E) -> Self
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let (message, code) = describe(&error);
         Error::Database {
             context: context.into(),
-            message: error.to_string(),
+            message,
+            code,
+            source: Some(Box::new(error)),
         }
+    }
+
+    /// A failure that has a message and no driver error behind it.
+    #[cfg_attr(not(feature = "async-runner"), allow(dead_code))]
+    pub(crate) fn database_message(context: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Database {
+            context: context.into(),
+            message: message.into(),
+            code: None,
+            source: None,
+        }
+    }
+
+    /// The server's SQLSTATE (or SQLite's extended result code) behind this error, if any.
+    ///
+    /// ```
+    /// # #[cfg(feature = "rusqlite")] {
+    /// use schema_runtime::{Environment, Migrator, Migrations, Policy};
+    ///
+    /// static MIGRATIONS: Migrations = schema_runtime::embed_migrations!("../migrations");
+    /// let conn = schema_runtime::rusqlite::Connection::open_in_memory().unwrap();
+    /// conn.execute_batch("CREATE TABLE schema_history (id INTEGER)").unwrap();
+    /// let mut conn = conn;
+    /// let error = Migrator::with_policy(&MIGRATIONS, Policy::new(Environment::Test))
+    ///     .run(&mut conn)
+    ///     .unwrap_err();
+    /// assert!(error.to_string().contains("is not a migration history of this library"));
+    /// # }
+    /// ```
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Error::Database { code, .. } => code.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// The message and code of a driver error: for a server's error its own text (sqlx's
+/// `Display` of a PostgreSQL error appends the server's internal source line).
+fn describe(error: &(dyn std::error::Error + 'static)) -> (String, Option<String>) {
+    #[cfg(feature = "async-runner")]
+    if let Some(sqlx::Error::Database(database)) = error.downcast_ref::<sqlx::Error>() {
+        return (
+            database.message().to_owned(),
+            database.code().map(|c| c.into_owned()),
+        );
+    }
+    #[cfg(feature = "rusqlite")]
+    if let Some(rusqlite::Error::SqliteFailure(failure, _)) =
+        error.downcast_ref::<rusqlite::Error>()
+    {
+        return (error.to_string(), Some(failure.extended_code.to_string()));
+    }
+    (error.to_string(), None)
+}
+
+/// Whether reading a history table failed because its columns are not ours.
+pub(crate) fn is_unknown_column(error: &Error) -> bool {
+    match error {
+        Error::Database { code, message, .. } => {
+            // PostgreSQL undefined_column, MySQL ER_BAD_FIELD_ERROR; SQLite says it in words.
+            matches!(code.as_deref(), Some("42703" | "42S22"))
+                || message.contains("no such column")
+                || message.contains("no column found")
+                || message.contains("mismatched types")
+        }
+        _ => false,
     }
 }
 

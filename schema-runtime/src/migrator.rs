@@ -77,6 +77,46 @@ impl Migrator {
         }
     }
 
+    /// Refuses a database that holds another tool's history and none of ours, given the
+    /// tables [`Dialect::histories_present`] found.
+    pub(crate) fn refuse_other_tools(
+        &self,
+        present: impl IntoIterator<Item = String>,
+    ) -> Result<(), Error> {
+        let present: Vec<String> = present.into_iter().collect();
+        let ours = &self.policy.history_table;
+        if present.iter().any(|t| t == ours.table()) {
+            return Ok(());
+        }
+        match crate::sql_text::OTHER_TOOLS
+            .iter()
+            .find(|(_, table)| present.iter().any(|t| t == table))
+        {
+            Some((tool, table)) => Err(Error::OtherToolsHistory {
+                tool,
+                table,
+                ours: ours.to_string(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// A failed read of the history: named as a foreign table when its columns are not
+    /// the ones this crate creates.
+    pub(crate) fn history_error(&self, error: Error) -> Error {
+        if crate::error::is_unknown_column(&error) {
+            let message = match &error {
+                Error::Database { message, .. } => message.clone(),
+                other => other.to_string(),
+            };
+            return Error::UnknownHistoryTable {
+                table: self.policy.history_table.to_string(),
+                message,
+            };
+        }
+        error
+    }
+
     /// Plans the run against a history.
     pub(crate) fn plan(&self, history: &History, target: Option<Version>) -> Result<Plan, Error> {
         plan::plan(self.migrations, history, &self.policy, target).map_err(Error::History)
@@ -122,6 +162,7 @@ impl Migrator {
                 crate::sql_text::ENVIRONMENT_KEY
             ),
             create: [dialect.create_history(history), dialect.create_meta(meta)],
+            histories_present: dialect.histories_present(history),
             read: dialect.read_history(history, meta),
             insert: dialect.insert_history(history),
             finish: dialect.finish_history(history),
@@ -325,6 +366,7 @@ pub(crate) struct Statements {
     #[cfg_attr(not(feature = "async-runner"), allow(dead_code))]
     pub touch_stamp: String,
     pub create: [String; 2],
+    pub histories_present: String,
     pub read: String,
     pub insert: String,
     pub finish: String,

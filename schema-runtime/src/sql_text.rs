@@ -105,6 +105,14 @@ pub mod state {
 /// The key of the environment stamp in the metadata table.
 pub const ENVIRONMENT_KEY: &str = "environment";
 
+/// The migration tools whose databases `db baseline` adopts, and their history tables:
+/// a start on a database that has one of these and no history of ours refuses.
+pub(crate) const OTHER_TOOLS: [(&str, &str); 3] = [
+    ("sqlx", "_sqlx_migrations"),
+    ("refinery", "refinery_schema_history"),
+    ("diesel", "__diesel_schema_migrations"),
+];
+
 /// The history row columns an insert fills, in order.
 pub const HISTORY_COLUMNS: &str = "version, name, kind, checksum, state, applied_at, execution_ms, app_version, environment, applied_by, note";
 
@@ -223,6 +231,39 @@ impl Dialect {
             started = state::STARTED,
             key = ENVIRONMENT_KEY,
         )
+    }
+
+    /// Which of this migrator's history table and the other tools' history tables
+    /// ([`OTHER_TOOLS`]) exist: one name a row. Names are validated identifiers, so they
+    /// are written as literals.
+    pub(crate) fn histories_present(self, history: &Identifier) -> String {
+        let others = OTHER_TOOLS
+            .iter()
+            .map(|(_, table)| format!("'{table}'"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let ours = history.table();
+        match self {
+            Dialect::Sqlite => format!(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('{ours}', {others})"
+            ),
+            Dialect::Postgres => {
+                let schema = history
+                    .schema()
+                    .map_or_else(|| "current_schema()".to_owned(), |s| format!("'{s}'"));
+                format!(
+                    "SELECT CAST(table_name AS TEXT) FROM information_schema.tables WHERE (table_schema = current_schema() AND table_name IN ({others})) OR (table_schema = {schema} AND table_name = '{ours}')"
+                )
+            }
+            Dialect::Mysql => {
+                let schema = history
+                    .schema()
+                    .map_or_else(|| "DATABASE()".to_owned(), |s| format!("'{s}'"));
+                format!(
+                    "SELECT CAST(table_name AS CHAR) FROM information_schema.tables WHERE (table_schema = DATABASE() AND table_name IN ({others})) OR (table_schema = {schema} AND table_name = '{ours}')"
+                )
+            }
+        }
     }
 
     /// Removes a value of the metadata table; binds: the key.

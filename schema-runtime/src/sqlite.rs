@@ -37,7 +37,7 @@ impl Migrator {
         let started = Instant::now();
         self.policy().log_start();
         let statements = self.statements(Dialect::Sqlite);
-        let reading = |e| Error::database("reading the migration history", e);
+        let reading = |e| self.history_error(Error::database("reading the migration history", e));
         if let Some(sql) = self.policy().session_sql() {
             conn.execute_batch(sql)
                 .map_err(|e| Error::database("running the session settings", e))?;
@@ -62,6 +62,9 @@ impl Migrator {
         let path = conn.path().filter(|p| !p.is_empty()).map(str::to_owned);
         let _lock = FileLock::acquire_blocking(path.as_deref(), self.policy().lock_wait())?;
         let _exclusive = ExclusiveLocking::enter(conn);
+        let present = text_rows(conn, &statements.histories_present)
+            .map_err(|e| Error::database("looking for migration histories", e))?;
+        self.refuse_other_tools(present.into_iter().filter_map(|mut row| row.swap_remove(0)))?;
         for create in &statements.create {
             conn.execute_batch(create)
                 .map_err(|e| Error::database("creating the history tables", e))?;

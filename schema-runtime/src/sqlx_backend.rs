@@ -250,7 +250,7 @@ impl Migrator {
         let started = Instant::now();
         self.policy().log_start();
         let statements = self.statements(DB::DIALECT);
-        let reading = |e| Error::database("reading the migration history", e);
+        let reading = |e| self.history_error(Error::database("reading the migration history", e));
         let conn = self.connect(pool).await?;
         let mut session = Session {
             conn,
@@ -367,7 +367,13 @@ impl Migrator {
         DB: Backend,
         PoolConnection<DB>: Driver,
     {
-        let reading = |e| Error::database("reading the migration history", e);
+        let reading = |e| self.history_error(Error::database("reading the migration history", e));
+        let present = session
+            .conn
+            .text_rows(&statements.histories_present)
+            .await
+            .map_err(|e| Error::database("looking for migration histories", e))?;
+        self.refuse_other_tools(present.into_iter().filter_map(|mut row| row.swap_remove(0)))?;
         for create in &statements.create {
             session
                 .conn
@@ -503,6 +509,11 @@ impl Migrator {
                             in_transaction,
                             whole_run,
                         },
+                        Failure::Lost(message) => Error::OutcomeUnknown {
+                            version: migration.version(),
+                            path: migration.path(),
+                            message,
+                        },
                         Failure::Bookkeeping(error) => Error::database(
                             format!(
                                 "recording {} (version {}) in the history",
@@ -559,6 +570,11 @@ impl Migrator {
                 .await
                 .map_err(|failure| match failure {
                     Failure::Sql(message) => Error::Seed {
+                        version: seed.version(),
+                        path: seed.path(),
+                        message,
+                    },
+                    Failure::Lost(message) => Error::OutcomeUnknown {
                         version: seed.version(),
                         path: seed.path(),
                         message,
@@ -705,9 +721,19 @@ fn unreachable(error: &sqlx::Error) -> bool {
     }
 }
 
+/// Whether the connection itself went away (rather than the server refusing a statement).
+fn connection_lost(error: &sqlx::Error) -> bool {
+    matches!(
+        error,
+        sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed | sqlx::Error::PoolClosed
+    )
+}
+
 enum Failure {
     /// The file's own SQL failed; the caller names the file.
     Sql(String),
+    /// The connection was lost after the server may have had the commit.
+    Lost(String),
     /// Our own statements failed.
     Bookkeeping(sqlx::Error),
 }
@@ -715,10 +741,9 @@ enum Failure {
 impl Failure {
     fn into_error(self, bookkeeping: impl FnOnce(sqlx::Error) -> Error) -> Error {
         match self {
-            Failure::Sql(message) => Error::Database {
-                context: "running SQL".into(),
-                message,
-            },
+            Failure::Sql(message) | Failure::Lost(message) => {
+                Error::database_message("running SQL", message)
+            }
             Failure::Bookkeeping(error) => bookkeeping(error),
         }
     }
@@ -834,6 +859,11 @@ where
         session.in_transaction = true;
         let started = Instant::now();
         if let Err(error) = session.conn.statement(&step).await {
+            if connection_lost(&error) {
+                // The server may have received the whole message, COMMIT included.
+                session.conn.close_on_drop();
+                return Err(Failure::Lost(error.to_string()));
+            }
             rollback(session).await;
             return Err(Failure::Sql(sql_message(error)));
         }
@@ -861,8 +891,13 @@ where
             rollback(session).await;
             return Err(Failure::Bookkeeping(error));
         }
-        if !grouped {
-            commit_group(session).await?;
+        if !grouped && let Err(error) = commit_group(session).await {
+            if connection_lost(&error) {
+                // COMMIT was sent: whether the server ran it is not known here.
+                session.conn.close_on_drop();
+                return Err(Failure::Lost(error.to_string()));
+            }
+            return Err(Failure::Bookkeeping(error));
         }
         Ok(duration)
     } else {
@@ -957,10 +992,7 @@ where
         .await
     {
         rollback(session).await;
-        return Err(Error::database(
-            "recording the migration history",
-            sql_message(error),
-        ));
+        return Err(Error::database("recording the migration history", error));
     }
     Ok(vec![share; batch.len()])
 }
@@ -994,7 +1026,7 @@ where
         rollback(session).await;
     }
     // Every file ran on its own: the failure was in the bookkeeping.
-    Error::database("recording the migration history", sql_message(batch_error))
+    Error::database("recording the migration history", batch_error)
 }
 
 /// Ends a run whose commits did not wait for the disk with one that does: a durable

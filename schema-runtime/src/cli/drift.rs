@@ -98,9 +98,17 @@ impl Session {
             return change(self);
         }
         let (recorded, before) = self.fingerprints()?;
-        let outcome = change(self)?;
-        if recorded.is_some() || always {
+        // A change that fails part-way (the third of five reverts) has committed what came
+        // before the failure: the fingerprint follows what committed, failure or not.
+        let outcome = change(self);
+        if !(recorded.is_some() || always) {
+            return outcome;
+        }
+        let kept = (|| {
             let after = self.fingerprints()?.1;
+            if outcome.is_err() && after == before {
+                return Ok(());
+            }
             let newest = self
                 .recorded()?
                 .newest_migration()
@@ -111,9 +119,20 @@ impl Session {
                 &after,
                 newest,
             );
-            self.record_fingerprint(&text)?;
+            self.record_fingerprint(&text)
+        })();
+        match (outcome, kept) {
+            (Ok(value), Ok(())) => Ok(value),
+            (Ok(_), Err(failure)) => Err(failure),
+            (Err(failure), Ok(())) => Err(failure),
+            (Err(failure), Err(also)) => Err(Failure {
+                code: failure.code,
+                message: format!(
+                    "{}\n(recording the schema fingerprint after it failed too: {}; `db drift` may report what the command changed until `db drift --accept --reason …`)",
+                    failure.message, also.message
+                ),
+            }),
         }
-        Ok(outcome)
     }
 
     /// `db drift [--json] [--accept --reason TEXT]`.

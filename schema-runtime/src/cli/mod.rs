@@ -1037,6 +1037,18 @@ impl Session {
         if transactional {
             console::in_transaction(self.console.as_mut(), steps)?;
         } else {
+            // Outside a transaction (a `no-transaction` down file, or any down file on
+            // MySQL/MariaDB, whose DDL commits as it goes) the migration is marked started
+            // first, like a non-transactional up: a down that fails half-way leaves it
+            // half-applied by name, for `db status`, startup and `db repair`.
+            let mark = format!(
+                "UPDATE {} SET state = '{}' WHERE kind = '{}' AND version = {}",
+                statements.history_table,
+                state::STARTED,
+                kind::MIGRATION,
+                dialect.placeholder(1)
+            );
+            self.console.execute(&mark, &[Param::Integer(version)])?;
             steps(self.console.as_mut())?;
         }
         println!(
