@@ -26,11 +26,15 @@ pub static CONCURRENT_INDEX: Migrations =
 /// Three migrations with down files and a seed, locked, for the `db` command tests.
 pub static REVERSIBLE: Migrations = schema_runtime::embed_migrations!("fixtures/reversible");
 
+/// Two migrations whose first down file drops a table and then fails.
+pub static BROKEN_DOWN: Migrations = schema_runtime::embed_migrations!("fixtures/broken_down");
+
 /// A fixture set by name, for the runner binaries.
 pub fn fixture(name: &str) -> Option<&'static Migrations> {
     match name {
         "portable" => Some(&PORTABLE),
         "reversible" => Some(&REVERSIBLE),
+        "broken_down" => Some(&BROKEN_DOWN),
         "failing" => Some(&FAILING),
         "slow_postgres" => Some(&SLOW_POSTGRES),
         "slow_mysql" => Some(&SLOW_MYSQL),

@@ -101,16 +101,44 @@ impl Db {
 
     /// Like [`db`](Self::db), with more environment variables.
     fn db_with(&self, environment: &str, vars: &[(&str, &str)], args: &[&str]) -> Run {
-        let run: Run = Command::new(env!("CARGO_BIN_EXE_fixture-db"))
-            .arg("reversible")
+        self.fixture_db("reversible", environment, vars, args)
+    }
+
+    /// `fixture-db FIXTURE db ARGS`, not yet started.
+    fn command(
+        &self,
+        fixture: &str,
+        environment: &str,
+        vars: &[(&str, &str)],
+        args: &[&str],
+    ) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_fixture-db"));
+        command
+            .arg(fixture)
             .arg("db")
             .args(args)
             .env_remove("SCHEMA_DRIFT")
+            .env_remove("SCHEMA_SESSION_SQL")
+            .env_remove("FIXTURE_HISTORY_TABLE")
+            .env_remove("FIXTURE_RUNTIME")
             .envs(vars.iter().copied())
             .env("DATABASE_URL", &self.url)
             .env("APP_ENV", environment)
             .env_remove("SEED_DB")
-            .env("NO_COLOR", "1")
+            .env("NO_COLOR", "1");
+        command
+    }
+
+    /// `fixture-db FIXTURE db ARGS` run to its end.
+    fn fixture_db(
+        &self,
+        fixture: &str,
+        environment: &str,
+        vars: &[(&str, &str)],
+        args: &[&str],
+    ) -> Run {
+        let run: Run = self
+            .command(fixture, environment, vars, args)
             .output()
             .unwrap()
             .into();
@@ -432,13 +460,16 @@ fn production_refuses_what_removes_data_and_changes_nothing(db: &Db) {
         "{}",
         seed.stderr
     );
-    // A test-environment binary pointed at the production database is refused too.
+    // A test-environment binary pointed at the production database is refused too, as
+    // startup refuses it: the database belongs to another environment.
     let stamped = db.db("test", &["down"]);
     assert_eq!(stamped.code, 2, "{}", stamped.all());
     assert!(
         stamped
             .stderr
-            .contains("the database is stamped production")
+            .contains("this database belongs to the production environment"),
+        "{}",
+        stamped.all()
     );
     let after = db.db("production", &["status", "--json"]).json();
     assert_eq!(before["migrations"], after["migrations"]);
@@ -944,3 +975,7 @@ mod adoption {
         );
     }
 }
+
+/// The rules every command that changes a database shares with startup.
+#[path = "db_command/rules.rs"]
+mod rules;

@@ -337,6 +337,7 @@ mod servers {
             }
         }
 
+        #[allow(irrefutable_let_patterns)] // without SQLite, `Held` has one variant
         fn unlock(&mut self, held: Held) {
             let Held::Release(release) = held else {
                 return;

@@ -69,6 +69,7 @@ mod adopt;
 mod console;
 mod drift;
 mod inspect;
+mod restore;
 mod write;
 
 use std::fmt::Write as _;
@@ -1137,91 +1138,6 @@ impl Session {
                 "a server is backed up by a command of yours: set SCHEMA_BACKUP_COMMAND (for example pg_dump --format=custom --file=\"backups/$SCHEMA_BACKUP_NAME\" \"$DATABASE_URL\"); it receives the URL in DATABASE_URL",
             )),
         }
-    }
-
-    fn restore(mut self, file: &Path, confirm: Option<&str>) -> Outcome {
-        let held = self.console.lock(self.migrator.policy())?;
-        let outcome = self.restore_locked(file, confirm);
-        self.console.unlock(held);
-        outcome
-    }
-
-    /// `restore` under the migration lock. The database it replaces may be the reason for
-    /// the restore (damaged, unreadable): its history is read when it can be, and a
-    /// database that cannot be read is replaced all the same, after the production guard.
-    fn restore_locked(&mut self, file: &Path, confirm: Option<&str>) -> Outcome {
-        let recorded = match self.recorded() {
-            Ok(recorded) => {
-                self.migrator.check_stamp_value(recorded.stamp.as_deref())?;
-                recorded
-            }
-            Err(failure) => {
-                eprintln!(
-                    "warning: the database being replaced cannot be read ({}); restoring over it",
-                    failure.message
-                );
-                inspect::Recorded::default()
-            }
-        };
-        self.guard_production(recorded.stamp.as_deref(), "restore a backup", confirm)?;
-        #[cfg(feature = "rusqlite")]
-        if let Some(conn) = self.console.sqlite() {
-            let check = rusqlite::Connection::open_with_flags(
-                file,
-                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-            )
-            .and_then(|backup| {
-                backup.query_row("PRAGMA integrity_check", [], |row| row.get::<_, String>(0))
-            });
-            match check {
-                Ok(result) if result == "ok" => {}
-                Ok(result) => {
-                    return Err(Failure::check(format!(
-                        "{} failed its integrity check ({result}); nothing was changed",
-                        file.display()
-                    )));
-                }
-                Err(error) => {
-                    return Err(Failure::check(format!(
-                        "{} is not a readable SQLite database ({error}); nothing was changed",
-                        file.display()
-                    )));
-                }
-            }
-            let version = recorded
-                .newest_migration()
-                .map(|row| Version::new(row.version as u64));
-            let kept = crate::backup::sqlite(
-                conn,
-                self.migrator.policy().backups_kept(),
-                version,
-                "-replaced",
-            )
-            .map_err(|e| Failure::check(format!("{e}; nothing was changed")))?;
-            conn.restore(
-                rusqlite::MAIN_DB,
-                file,
-                None::<fn(rusqlite::backup::Progress)>,
-            )
-            .map_err(|e| {
-                Failure::check(format!(
-                    "restoring {} failed: {e}. The database as it was is kept at {}",
-                    file.display(),
-                    kept.display()
-                ))
-            })?;
-            println!(
-                "restored {} from {}; the database it replaced is kept at {}",
-                redact(&self.url),
-                file.display(),
-                kept.display()
-            );
-            return Ok(0);
-        }
-        let _ = (recorded, file);
-        Err(Failure::usage(
-            "restore works on SQLite; restore a server with its own tool (pg_restore, mysql) from the file your backup command wrote",
-        ))
     }
 
     fn differences(&mut self, pending_ok: bool) -> Result<Vec<Difference>, Failure> {
