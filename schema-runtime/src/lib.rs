@@ -58,7 +58,7 @@ mod filelock;
 #[cfg(feature = "runner")]
 mod migrator;
 #[cfg(feature = "runner")]
-pub mod plan;
+pub(crate) mod plan;
 #[cfg(feature = "runner")]
 mod policy;
 #[cfg(feature = "runner")]

@@ -8,6 +8,7 @@ use crate::{Environment, EnvironmentSource, Version};
 
 /// A migration or seed this run applied.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Applied {
     /// The version.
     pub version: Version,
@@ -40,6 +41,7 @@ impl Applied {
 
 /// What a run did.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Report {
     /// The environment of the run.
     pub environment: Environment,

@@ -247,20 +247,17 @@ impl Dialect {
             Dialect::Sqlite => format!(
                 "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('{ours}', {others})"
             ),
-            Dialect::Postgres => {
+            Dialect::Postgres | Dialect::Mysql => {
+                let (current, as_text) = if self == Dialect::Postgres {
+                    ("current_schema()", "TEXT")
+                } else {
+                    ("DATABASE()", "CHAR")
+                };
                 let schema = history
                     .schema()
-                    .map_or_else(|| "current_schema()".to_owned(), |s| format!("'{s}'"));
+                    .map_or_else(|| current.to_owned(), |s| format!("'{s}'"));
                 format!(
-                    "SELECT CAST(table_name AS TEXT) FROM information_schema.tables WHERE (table_schema = current_schema() AND table_name IN ({others})) OR (table_schema = {schema} AND table_name = '{ours}')"
-                )
-            }
-            Dialect::Mysql => {
-                let schema = history
-                    .schema()
-                    .map_or_else(|| "DATABASE()".to_owned(), |s| format!("'{s}'"));
-                format!(
-                    "SELECT CAST(table_name AS CHAR) FROM information_schema.tables WHERE (table_schema = DATABASE() AND table_name IN ({others})) OR (table_schema = {schema} AND table_name = '{ours}')"
+                    "SELECT CAST(table_name AS {as_text}) FROM information_schema.tables WHERE (table_schema = {current} AND table_name IN ({others})) OR (table_schema = {schema} AND table_name = '{ours}')"
                 )
             }
         }
