@@ -33,7 +33,14 @@ fn main() -> ExitCode {
         .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("db") {
-        let cli = schema_runtime::cli::Cli::new(&MIGRATIONS);
+        // The command sees the database as startup does: the same migrator and policy.
+        let cli = match Migrator::new(&MIGRATIONS) {
+            Ok(migrator) => schema_runtime::cli::Cli::from_migrator(migrator),
+            Err(error) => {
+                eprintln!("error: {error}");
+                return ExitCode::from(2);
+            }
+        };
         return match default_sqlite() {
             Ok(path) => cli.default_database_url(format!("sqlite:{}", path.display())),
             Err(_) => cli,

@@ -1058,7 +1058,7 @@ impl Session {
             down.path(),
             crate::report::milliseconds(started.elapsed())
         );
-        if self.policy().environment() == Environment::Development {
+        if self.policy().writes_dev_lock() {
             self.unlock(migration);
         }
         Ok(())

@@ -4,8 +4,9 @@
 //! fixture-db FIXTURE db <command> …
 //! ```
 //!
-//! `FIXTURE_HISTORY_TABLE=name` builds the command from a migrator whose policy names
-//! that history table (`Cli::from_migrator`). `FIXTURE_RUNTIME=async` runs it inside
+//! The command is built from a migrator (`Cli::from_migrator`) whose policy comes from
+//! the environment, never writes the fixtures' lock files, and with
+//! `FIXTURE_HISTORY_TABLE=name` names that history table. `FIXTURE_RUNTIME=async` runs it inside
 //! `#[tokio::main]` with `run_from_async`, `FIXTURE_RUNTIME=blocking` calls the blocking
 //! `run_from` there (which must refuse cleanly).
 
@@ -22,15 +23,18 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let args: Vec<String> = args.collect();
-    let cli = match std::env::var("FIXTURE_HISTORY_TABLE") {
-        Ok(table) => {
-            let policy = Policy::from_env(migrations)
-                .and_then(|policy| policy.history_table(&table))
-                .expect("a valid policy");
-            Cli::from_migrator(Migrator::with_policy(migrations, policy))
-        }
-        Err(_) => Cli::new(migrations),
+    let policy = match Policy::from_env(migrations) {
+        // The fixtures' lock files are part of the tests: a development run here must not
+        // rewrite them under the other tests running beside it.
+        Ok(policy) => policy.write_dev_lock(false),
+        // The command itself reports a bad environment.
+        Err(_) => return Cli::new(migrations).run_from(args),
     };
+    let policy = match std::env::var("FIXTURE_HISTORY_TABLE") {
+        Ok(table) => policy.history_table(&table).expect("a valid table name"),
+        Err(_) => policy,
+    };
+    let cli = Cli::from_migrator(Migrator::with_policy(migrations, policy));
     match std::env::var("FIXTURE_RUNTIME").as_deref() {
         Ok("async") => tokio_main(|| async move { cli.run_from_async(args).await }),
         Ok("blocking") => tokio_main(|| async move { cli.run_from(args) }),
