@@ -375,12 +375,23 @@ fn describe(error: &(dyn std::error::Error + 'static)) -> (String, Option<String
 /// Whether reading a history table failed because its columns are not ours.
 pub(crate) fn is_unknown_column(error: &Error) -> bool {
     match error {
-        Error::Database { code, message, .. } => {
+        Error::Database {
+            code,
+            message,
+            source,
+            ..
+        } => {
+            // A column the decoder asked for is missing or of another type.
+            #[cfg(feature = "async-runner")]
+            if let Some(sqlx::Error::ColumnNotFound(_) | sqlx::Error::ColumnDecode { .. }) = source
+                .as_deref()
+                .and_then(|s| s.downcast_ref::<sqlx::Error>())
+            {
+                return true;
+            }
+            let _ = source;
             // PostgreSQL undefined_column, MySQL ER_BAD_FIELD_ERROR; SQLite says it in words.
-            matches!(code.as_deref(), Some("42703" | "42S22"))
-                || message.contains("no such column")
-                || message.contains("no column found")
-                || message.contains("mismatched types")
+            matches!(code.as_deref(), Some("42703" | "42S22")) || message.contains("no such column")
         }
         _ => false,
     }
@@ -399,6 +410,16 @@ pub(crate) mod suggest {
     /// Marks a half-applied seed resolved.
     pub(crate) fn resolve_seed(version: Version) -> String {
         format!("db repair {version} --seed --resolved --reason \"…\"")
+    }
+
+    /// Marks a half-applied history row of `kind` (migration or seed) resolved.
+    #[cfg(feature = "cli")]
+    pub(crate) fn resolve_row(kind: &str, version: Version) -> String {
+        if kind == crate::sql_text::kind::SEED {
+            resolve_seed(version)
+        } else {
+            resolve(version)
+        }
     }
 
     /// The two ways to accept an edited applied migration, and the way not to need them.

@@ -360,7 +360,7 @@ impl Cli {
         let spawned = std::thread::Builder::new()
             .name("db-command".to_owned())
             .spawn(move || {
-                let _ = done.send(cli.run_parsed(args));
+                let _ = done.send(cli.run_from(args));
             });
         if let Err(error) = spawned {
             eprintln!("error: cannot start the db command's thread: {error}");
@@ -378,14 +378,6 @@ impl Cli {
     /// [`run_from_async`](Self::run_from_async), which this tells you with exit code 2
     /// rather than blocking the runtime.
     pub fn run_from<I, T>(&self, args: I) -> ExitCode
-    where
-        I: IntoIterator<Item = T>,
-        T: Into<std::ffi::OsString> + Clone,
-    {
-        self.run_parsed(args)
-    }
-
-    fn run_parsed<I, T>(&self, args: I) -> ExitCode
     where
         I: IntoIterator<Item = T>,
         T: Into<std::ffi::OsString> + Clone,
@@ -930,11 +922,7 @@ impl Session {
                 "version {} ({}) is half-applied: resolve it first (`{}`)",
                 stuck.version,
                 stuck.name,
-                if stuck.kind == kind::SEED {
-                    suggest::resolve_seed(stuck.version)
-                } else {
-                    suggest::resolve(stuck.version)
-                }
+                suggest::resolve_row(stuck.kind, stuck.version)
             )));
         }
         let mut applied: Vec<&Entry> = entries
@@ -1186,11 +1174,7 @@ impl Session {
                     "{} (version {}) started and never finished: check what it changed, complete or undo it by hand, then run `{}`",
                     if path.is_empty() { &entry.name } else { path },
                     entry.version,
-                    if entry.kind == kind::SEED {
-                        suggest::resolve_seed(entry.version)
-                    } else {
-                        suggest::resolve(entry.version)
-                    }
+                    suggest::resolve_row(entry.kind, entry.version)
                 ),
                 State::Applied | State::Amended => continue,
             };
