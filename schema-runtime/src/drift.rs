@@ -27,6 +27,11 @@ use std::fmt;
 
 use crate::Version;
 use crate::sql_text::Dialect;
+// The metadata table's keys live with the rest of the SQL text, in `sql_text`. Executors
+// that still name them through this module find them here until they import them from
+// there; then this re-export goes (the allow keeps it quiet once nothing uses it).
+#[allow(unused_imports)]
+pub(crate) use crate::sql_text::{COOKIE_KEY, FINGERPRINT_KEY};
 
 /// What the runtime does when the live schema differs from its fingerprint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -135,11 +140,6 @@ impl fmt::Display for Drift {
         )
     }
 }
-
-/// The key of the recorded fingerprint in the metadata table.
-pub(crate) const FINGERPRINT_KEY: &str = "fingerprint";
-/// The key of SQLite's schema cookie when the fingerprint was recorded.
-pub(crate) const COOKIE_KEY: &str = "fingerprint_cookie";
 
 const HEADER: &str = "schema-fingerprint 1";
 

@@ -104,6 +104,10 @@ pub mod state {
 
 /// The key of the environment stamp in the metadata table.
 pub const ENVIRONMENT_KEY: &str = "environment";
+/// The key of the recorded drift fingerprint in the metadata table.
+pub(crate) const FINGERPRINT_KEY: &str = "fingerprint";
+/// The key of SQLite's schema cookie when the fingerprint was recorded.
+pub(crate) const COOKIE_KEY: &str = "fingerprint_cookie";
 
 /// The migration tools whose databases `db baseline` adopts, and their history tables:
 /// a start on a database that has one of these and no history of ours refuses.
@@ -211,7 +215,7 @@ impl Dialect {
                 " UNION ALL SELECT CAST(value AS INTEGER), '', 'fingerprint' FROM {meta} WHERE key_name = '{cookie}' \
                  UNION ALL SELECT schema_version, '', 'cookie' FROM pragma_schema_version",
                 meta = meta.quoted(self),
-                cookie = crate::drift::COOKIE_KEY,
+                cookie = COOKIE_KEY,
             )
         } else {
             String::new()

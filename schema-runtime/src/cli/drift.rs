@@ -4,10 +4,11 @@
 use serde_json::json;
 
 use super::console::in_transaction;
-use super::{Failure, Outcome, Session, print_json, redact};
-use crate::drift::{self, COOKIE_KEY, DriftCheck, FINGERPRINT_KEY, Fingerprint};
+use super::output::print_json;
+use super::{Failure, Outcome, Session, redact};
+use crate::drift::{self, DriftCheck, Fingerprint};
 use crate::migrator::Value as Param;
-use crate::sql_text::{Dialect, kind};
+use crate::sql_text::{COOKIE_KEY, Dialect, FINGERPRINT_KEY, kind};
 use crate::{Checksum, Version};
 
 /// What `db drift` found.

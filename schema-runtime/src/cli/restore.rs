@@ -1,3 +1,4 @@
+//! `db backup` (SQLite into `backups/`, a server with `SCHEMA_BACKUP_COMMAND`) and
 //! `db restore`: a SQLite database replaced by a backup, under the migration lock, also
 //! when the database it replaces no longer opens (the case it exists for).
 // Servers are restored with their own tools; without SQLite most of this is unused.
@@ -12,6 +13,34 @@ use super::{Failure, Outcome, Session, inspect, redact};
 use crate::Version;
 
 impl Session {
+    pub(super) fn backup(mut self) -> Outcome {
+        let recorded = self.recorded()?;
+        let version = recorded
+            .newest_migration()
+            .map(|row| Version::new(row.version as u64));
+        let keep = self.policy().backups_kept();
+        #[cfg(feature = "rusqlite")]
+        if let Some(conn) = self.console.sqlite() {
+            let path = crate::backup::sqlite(conn, keep, version, "").map_err(Failure::check)?;
+            println!("backed up {} to {}", redact(&self.url), path.display());
+            return Ok(0);
+        }
+        let _ = keep;
+        match self.policy().server_backup() {
+            Some((command, url)) => {
+                let name = crate::backup::command(command, url, version).map_err(Failure::check)?;
+                println!(
+                    "backed up {} with SCHEMA_BACKUP_COMMAND ({name})",
+                    redact(&self.url)
+                );
+                Ok(0)
+            }
+            None => Err(Failure::usage(
+                "a server is backed up by a command of yours: set SCHEMA_BACKUP_COMMAND (for example pg_dump --format=custom --file=\"backups/$SCHEMA_BACKUP_NAME\" \"$DATABASE_URL\"); it receives the URL in DATABASE_URL",
+            )),
+        }
+    }
+
     pub(super) fn restore(mut self, file: &Path, confirm: Option<&str>) -> Outcome {
         let held = self.console.lock(self.migrator.policy())?;
         let outcome = self.restore_locked(file, confirm);

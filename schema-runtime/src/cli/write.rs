@@ -6,7 +6,8 @@
 //! finished; so each decides only from what it reads while it holds the lock.
 
 use super::inspect::Recorded;
-use super::{Failure, Session, database_name};
+use super::output::database_name;
+use super::{Failure, Session};
 use crate::Environment;
 
 impl Session {

@@ -1,0 +1,205 @@
+//! `db down` and `db redo`: applied migrations reverted with their down files, newest
+//! first, under the migration lock; in development the lock forgets them so their drafts
+//! can change.
+
+use schema_core::Lock;
+
+use super::console::{self, Console, Param};
+use super::inspect::{self, Entry, Recorded, State};
+use super::{Failure, Outcome, Session};
+use crate::Version;
+use crate::error::suggest;
+use crate::sql_text::{kind, state};
+
+impl Session {
+    /// The applied migrations `down` reverts, newest first, each checked to have a down
+    /// file before anything runs.
+    fn reverts(
+        &self,
+        recorded: &Recorded,
+        target: Option<Version>,
+    ) -> Result<Vec<&'static crate::Migration>, Failure> {
+        let entries = inspect::entries(self.migrations(), recorded);
+        if let Some(stuck) = entries.iter().find(|e| e.state == State::HalfApplied) {
+            return Err(Failure::check(format!(
+                "version {} ({}) is half-applied: resolve it first (`{}`)",
+                stuck.version,
+                stuck.name,
+                suggest::resolve_row(stuck.kind, stuck.version)
+            )));
+        }
+        let mut applied: Vec<&Entry> = entries
+            .iter()
+            .filter(|e| {
+                e.kind == kind::MIGRATION && matches!(e.state, State::Applied | State::Amended)
+            })
+            .collect();
+        applied.sort_by_key(|e| std::cmp::Reverse(e.version));
+        let chosen: Vec<&Entry> = match target {
+            Some(to) => applied.into_iter().filter(|e| e.version > to).collect(),
+            None => applied.into_iter().take(1).collect(),
+        };
+        if let Some(blocked) = entries
+            .iter()
+            .filter(|e| matches!(e.state, State::Missing | State::Edited))
+            .find(|e| chosen.iter().any(|c| c.version <= e.version))
+        {
+            return Err(Failure::check(format!(
+                "version {} ({}) is {} here: `down` cannot revert past it with this binary",
+                blocked.version,
+                blocked.name,
+                blocked.state.as_str()
+            )));
+        }
+        chosen
+            .into_iter()
+            .map(|e| {
+                let migration = self
+                    .migrations()
+                    .get(e.version)
+                    .expect("applied entries are in the binary");
+                match migration.down() {
+                    Some(_) => Ok(migration),
+                    None => Err(Failure::check(format!(
+                        "{} (version {}) has no down file ({}_{}.down.sql), so it cannot be reverted; nothing was changed. Write a new migration that undoes it instead",
+                        migration.path(),
+                        migration.version(),
+                        migration.version(),
+                        migration.name()
+                    ))),
+                }
+            })
+            .collect()
+    }
+
+    pub(super) fn down(mut self, target: Option<Version>, confirm: Option<&str>) -> Outcome {
+        self.locked(|session, recorded| {
+            session.guard_production(recorded.stamp.as_deref(), "revert migrations", confirm)?;
+            let reverts = session.reverts(&recorded, target)?;
+            if reverts.is_empty() {
+                println!("nothing to revert");
+                return Ok(0);
+            }
+            session.keeping_fingerprint(false, |session| {
+                for migration in reverts {
+                    session.revert(migration)?;
+                }
+                Ok(0)
+            })
+        })
+    }
+
+    /// Runs `migration`'s down file and removes its history row (one transaction where
+    /// the server's DDL is transactional), recording the revert in the history.
+    fn revert(&mut self, migration: &'static crate::Migration) -> Result<(), Failure> {
+        let down = migration.down().expect("checked by reverts");
+        let dialect = self.console.dialect();
+        let statements = self.migrator.statements(dialect);
+        let transactional = down.transaction() && dialect.transactional_ddl();
+        let version = crate::migrator::version_to_sql(migration.version());
+        let delete = format!(
+            "DELETE FROM {} WHERE kind = '{}' AND version = {}",
+            statements.history_table,
+            kind::MIGRATION,
+            dialect.placeholder(1)
+        );
+        let audit = self.migrator.audit();
+        let mut row = audit.row(
+            kind::REVERT,
+            migration.version(),
+            migration.name(),
+            migration.checksum(),
+            true,
+        );
+        row.note = Some(format!("reverted with {}", down.path()));
+        let started = std::time::Instant::now();
+        let steps = |console: &mut dyn Console| -> Result<(), crate::Error> {
+            console
+                .script(down.sql())
+                .map_err(|e| crate::Error::Migration {
+                    version: migration.version(),
+                    path: down.path(),
+                    message: e.to_string(),
+                    in_transaction: transactional,
+                    whole_run: false,
+                })?;
+            console.execute(&delete, &[Param::Integer(version)])?;
+            console.execute(&statements.insert, &row.binds())
+        };
+        if transactional {
+            console::in_transaction(self.console.as_mut(), steps)?;
+        } else {
+            // Outside a transaction (a `no-transaction` down file, or any down file on
+            // MySQL/MariaDB, whose DDL commits as it goes) the migration is marked started
+            // first, like a non-transactional up: a down that fails half-way leaves it
+            // half-applied by name, for `db status`, startup and `db repair`.
+            let mark = format!(
+                "UPDATE {} SET state = '{}' WHERE kind = '{}' AND version = {}",
+                statements.history_table,
+                state::STARTED,
+                kind::MIGRATION,
+                dialect.placeholder(1)
+            );
+            self.console.execute(&mark, &[Param::Integer(version)])?;
+            steps(self.console.as_mut())?;
+        }
+        println!(
+            "reverted {} with {} ({})",
+            migration.path(),
+            down.path(),
+            crate::report::milliseconds(started.elapsed())
+        );
+        if self.policy().writes_dev_lock() {
+            self.unlock(migration);
+        }
+        Ok(())
+    }
+
+    /// In development, drops a reverted migration from the lock so its draft can change.
+    fn unlock(&self, migration: &crate::Migration) {
+        let path = self.migrations().lock_path();
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            return;
+        };
+        let Ok(mut lock) = Lock::parse(&text) else {
+            eprintln!(
+                "warning: {} does not parse; version {} was left in it",
+                path.display(),
+                migration.version()
+            );
+            return;
+        };
+        if lock.remove(migration.version()).is_some() {
+            match crate::devlock::write_atomically(&path, &lock.render()) {
+                Ok(()) => println!(
+                    "removed version {} from {}: fix the draft and apply it again",
+                    migration.version(),
+                    path.display()
+                ),
+                Err(error) => eprintln!("warning: {} was not updated: {error}", path.display()),
+            }
+        }
+    }
+
+    pub(super) fn redo(mut self, confirm: Option<&str>) -> Outcome {
+        let reverted = self.locked(|session, recorded| {
+            session.guard_production(recorded.stamp.as_deref(), "redo a migration", confirm)?;
+            let reverts = session.reverts(&recorded, None)?;
+            let Some(migration) = reverts.first().copied() else {
+                return Ok(None);
+            };
+            session.keeping_fingerprint(false, |session| session.revert(migration))?;
+            Ok(Some(migration))
+        })?;
+        let Some(migration) = reverted else {
+            println!("nothing to redo: no migration is applied");
+            return Ok(0);
+        };
+        // The runner takes the lock again itself, and reads the history again under it.
+        let report = self
+            .console
+            .migrate(&self.migrator, Some(migration.version()))?;
+        print!("{report}");
+        Ok(0)
+    }
+}

@@ -1,0 +1,157 @@
+//! The commands that work on the migrations folder and its lock, with no database:
+//! `db new`, `db lock` and `db amend`.
+
+use std::path::{Path, PathBuf};
+
+use schema_core::{Lock, LockEntry};
+
+use super::{Failure, Outcome};
+use crate::{Checksum, Migrations, Version};
+
+/// The folder the binary was compiled from, or why it cannot be used.
+fn source_folder(migrations: &Migrations) -> Result<PathBuf, Failure> {
+    let dir = migrations.source_dir();
+    if dir.as_os_str().is_empty() || !dir.is_dir() {
+        return Err(Failure::usage(format!(
+            "the migrations folder this binary was built from ({}) is not here: run this command in the project's checkout",
+            dir.display()
+        )));
+    }
+    Ok(dir.to_owned())
+}
+
+/// The up file of `version` in `dir`, read from disk (the binary may predate an edit).
+fn up_file(dir: &Path, version: Version) -> Result<Option<(String, PathBuf)>, Failure> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| Failure::usage(format!("cannot read {}: {e}", dir.display())))?;
+    for entry in entries.flatten() {
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        if let Ok(name) = schema_core::FileName::parse(&file_name)
+            && name.version == version
+            && name.side == schema_core::Side::Up
+        {
+            return Ok(Some((name.name, entry.path())));
+        }
+    }
+    Ok(None)
+}
+
+pub(super) fn new_migration(migrations: &Migrations, name: &str, down: bool) -> Outcome {
+    if !schema_core::name::is_valid_name(name) {
+        return Err(Failure::usage(format!(
+            "`{name}` is not a migration name: use letters, digits and `_` (for example add_user_email)"
+        )));
+    }
+    let dir = source_folder(migrations)?;
+    let now: String = crate::audit::now_utc()
+        .chars()
+        .filter(char::is_ascii_digit)
+        .take(14)
+        .collect();
+    let mut version: u64 = now.parse().unwrap_or(1);
+    let newest = std::fs::read_dir(&dir)
+        .map_err(|e| Failure::usage(format!("cannot read {}: {e}", dir.display())))?
+        .flatten()
+        .filter_map(|e| schema_core::FileName::parse(&e.file_name().to_string_lossy()).ok())
+        .map(|n| n.version.get())
+        .max()
+        .unwrap_or(0);
+    if version <= newest {
+        version = newest + 1;
+    }
+    let up = dir.join(format!("{version}_{name}.sql"));
+    let mut created = vec![up.clone()];
+    let header = format!(
+        "-- {version}_{name}: write the migration's SQL below. A file of comments alone does not build.\n"
+    );
+    std::fs::write(&up, header)
+        .map_err(|e| Failure::usage(format!("cannot write {}: {e}", up.display())))?;
+    if down {
+        let path = dir.join(format!("{version}_{name}.down.sql"));
+        std::fs::write(
+            &path,
+            format!("-- Reverts {version}_{name}: write the SQL that undoes it below.\n"),
+        )
+        .map_err(|e| Failure::usage(format!("cannot write {}: {e}", path.display())))?;
+        created.push(path);
+    }
+    for path in created {
+        println!("created {}", path.display());
+    }
+    Ok(0)
+}
+
+pub(super) fn write_lock(migrations: &'static Migrations) -> Outcome {
+    source_folder(migrations)?;
+    let all: Vec<&crate::Migration> = migrations.migrations().iter().collect();
+    match crate::devlock::append(migrations, &all) {
+        Ok(Some(path)) => println!(
+            "{} now locks all {} migrations of this binary: commit it",
+            path.display(),
+            all.len()
+        ),
+        Ok(None) => println!(
+            "{} already locks all {} migrations of this binary",
+            migrations.lock_path().display(),
+            all.len()
+        ),
+        Err(message) => return Err(Failure::check(message)),
+    }
+    Ok(0)
+}
+
+pub(super) fn amend(migrations: &Migrations, version: Version, reason: &str) -> Outcome {
+    if reason.trim().is_empty() {
+        return Err(Failure::usage(
+            "--reason must say why the change is safe for every database that ran the old text",
+        ));
+    }
+    let dir = source_folder(migrations)?;
+    let path = migrations.lock_path();
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
+    let mut lock = Lock::parse(&text).map_err(|errors| {
+        Failure::check(format!(
+            "{} does not parse: {}",
+            path.display(),
+            errors.first().map(ToString::to_string).unwrap_or_default()
+        ))
+    })?;
+    let Some(entry) = lock.get(version).cloned() else {
+        return Err(Failure::check(format!(
+            "version {version} is not in {}: it was never applied, so edit it freely",
+            path.display()
+        )));
+    };
+    let Some((name, file)) = up_file(&dir, version)? else {
+        return Err(Failure::check(format!(
+            "there is no migration file for version {version} in {}",
+            dir.display()
+        )));
+    };
+    let bytes = std::fs::read(&file)
+        .map_err(|e| Failure::usage(format!("cannot read {}: {e}", file.display())))?;
+    let checksum = Checksum::of_file(&bytes);
+    if checksum == entry.checksum {
+        println!(
+            "{} is unchanged (sha256:{checksum}): nothing to amend",
+            file.display()
+        );
+        return Ok(0);
+    }
+    let mut amended = LockEntry::new(version, name, checksum);
+    amended.amendments.push(schema_core::lock::Amendment {
+        from: entry.checksum,
+        reason: reason.to_owned(),
+    });
+    amended.amendments.extend(entry.amendments);
+    lock.upsert(amended);
+    crate::devlock::write_atomically(&path, &lock.render())
+        .map_err(|e| Failure::usage(format!("cannot write {}: {e}", path.display())))?;
+    println!(
+        "amended version {version} in {}: sha256:{} → sha256:{checksum}. Commit the lock with the file; each database records the amendment at its next start",
+        path.display(),
+        entry.checksum
+    );
+    Ok(0)
+}

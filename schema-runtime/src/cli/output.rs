@@ -1,0 +1,84 @@
+//! How results are written: aligned tables, pretty JSON, and the database's name as an
+//! operator types it.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde_json::Value as Json;
+
+/// The database's own name, as an operator types it to confirm: the SQLite file's name,
+/// or the server database's.
+pub(super) fn database_name(url: &str) -> String {
+    let without_query = url.split('?').next().unwrap_or(url);
+    if let Some(path) = without_query
+        .strip_prefix("sqlite://")
+        .or_else(|| without_query.strip_prefix("sqlite:"))
+    {
+        return Path::new(path)
+            .file_name()
+            .map_or_else(|| path.to_owned(), |n| n.to_string_lossy().into_owned());
+    }
+    let after_scheme = without_query
+        .split_once("://")
+        .map_or(without_query, |(_, r)| r);
+    after_scheme
+        .split_once('/')
+        .map(|(_, db)| db.to_owned())
+        .unwrap_or_default()
+}
+
+/// Columns padded to their widest cell; the last column is not padded.
+pub(super) fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let header: Vec<String> = headers.iter().map(|h| (*h).to_owned()).collect();
+    for row in std::iter::once(&header).chain(rows) {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                let _ = write!(line, "{cell:<width$}  ", width = widths[i]);
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+pub(super) fn print_json(value: &Json) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_names_are_what_an_operator_types() {
+        assert_eq!(database_name("sqlite:/var/lib/app/tasks.db"), "tasks.db");
+        assert_eq!(database_name("postgres://u:p@h:5432/app?x=1"), "app");
+        assert_eq!(database_name("mysql://root@h/shop"), "shop");
+    }
+
+    #[test]
+    fn tables_align_every_column_but_the_last() {
+        let out = table(
+            &["A", "LONGER"],
+            &[
+                vec!["wide cell".into(), "x".into()],
+                vec!["b".into(), "y".into()],
+            ],
+        );
+        assert_eq!(out, "A          LONGER\nwide cell  x\nb          y\n");
+    }
+}

@@ -1,0 +1,197 @@
+//! `db status`: the environment, the app's and the database's versions, every migration
+//! and seed with its state, the live schema and its drift. Changes nothing.
+
+use serde_json::{Value as Json, json};
+
+use super::inspect::{self, Entry, State};
+use super::output::{print_json, table};
+use super::{Outcome, Session, drift, redact};
+use crate::sql_text::kind;
+
+impl Session {
+    pub(super) fn status(mut self, as_json: bool) -> Outcome {
+        let recorded = self.recorded()?;
+        let entries = inspect::entries(self.migrations(), &recorded);
+        let policy = self.policy();
+        let own = [
+            policy.history_table.table().to_owned(),
+            policy.meta_table.table().to_owned(),
+        ];
+        let schema: Vec<_> = inspect::schema(self.console.as_mut())?
+            .into_iter()
+            .filter(|t| !own.contains(&t.name))
+            .collect();
+        let found = self.drift()?;
+        let newest = recorded.newest_migration();
+        let migrations = self.migrations();
+        let policy = self.policy();
+        if as_json {
+            let entry = |e: &Entry| {
+                json!({
+                    "version": e.version.get(),
+                    "name": e.name,
+                    "path": e.path,
+                    "state": e.state.key(),
+                    "checksum": e.checksum.map(|c| c.to_string()),
+                    "recorded_checksum": e.row.as_ref().map(|r| r.checksum.clone()),
+                    "applied_at": e.row.as_ref().map(|r| r.applied_at.clone()),
+                    "applied_by": e.row.as_ref().map(|r| r.applied_by.clone()),
+                    "app_version": e.row.as_ref().map(|r| r.app_version.clone()),
+                    "environment": e.row.as_ref().map(|r| r.environment.clone()),
+                    "execution_ms": e.row.as_ref().map(|r| r.execution_ms),
+                    "note": e.row.as_ref().and_then(|r| r.note.clone()),
+                })
+            };
+            print_json(&json!({
+                "environment": {
+                    "name": policy.environment().as_str(),
+                    "source": policy.environment_source().to_string(),
+                },
+                "database": {
+                    "url": redact(&self.url),
+                    "backend": self.backend(),
+                    "stamp": recorded.stamp,
+                },
+                "app": {"name": migrations.app_name(), "version": migrations.app_version()},
+                "database_version": newest.map(|row| json!({
+                    "version": row.version as u64,
+                    "app_version": row.app_version,
+                })),
+                "migrations": entries.iter().filter(|e| e.kind == kind::MIGRATION).map(entry).collect::<Vec<_>>(),
+                "seeds": entries.iter().filter(|e| e.kind == kind::SEED).map(entry).collect::<Vec<_>>(),
+                "schema": schema.iter().map(|t| json!({
+                    "table": t.name,
+                    "rows": t.rows,
+                    "foreign_keys": t.foreign_keys,
+                    "indexes": t.indexes,
+                })).collect::<Vec<_>>(),
+                "drift": match &found {
+                    drift::Found::Nothing => Json::Null,
+                    drift::Found::Same { .. } => json!([]),
+                    drift::Found::Drift(d) => d.differences.iter().map(drift::difference_json).collect(),
+                },
+            }));
+            return Ok(0);
+        }
+
+        let stamp = match &recorded.stamp {
+            Some(stamp) => format!("stamped {stamp}"),
+            None => "not stamped yet".to_owned(),
+        };
+        let database_version = match newest {
+            Some(row) => format!(
+                "{} (applied by {} {})",
+                row.version as u64,
+                migrations.app_name(),
+                row.app_version
+            ),
+            None => "none".to_owned(),
+        };
+        let binary_version = migrations
+            .latest_version()
+            .map_or_else(|| "none".to_owned(), |v| v.to_string());
+        print!(
+            "{}",
+            table(
+                &["", ""],
+                &[
+                    vec![
+                        "environment".into(),
+                        format!("{} ({})", policy.environment(), policy.environment_source())
+                    ],
+                    vec![
+                        "database".into(),
+                        format!("{} ({}, {stamp})", redact(&self.url), self.backend())
+                    ],
+                    vec![
+                        "app version".into(),
+                        format!(
+                            "{} {}, newest migration {binary_version}",
+                            migrations.app_name(),
+                            migrations.app_version()
+                        )
+                    ],
+                    vec!["database version".into(), database_version],
+                ]
+            )
+            .lines()
+            .skip(1)
+            .map(|l| format!("{l}\n"))
+            .collect::<String>()
+        );
+        for (title, which) in [("migrations", kind::MIGRATION), ("seeds", kind::SEED)] {
+            let rows: Vec<Vec<String>> = entries
+                .iter()
+                .filter(|e| e.kind == which)
+                .map(|e| {
+                    let row = e.row.as_ref();
+                    vec![
+                        e.version.to_string(),
+                        e.name.clone(),
+                        e.state.as_str().to_owned(),
+                        row.map(|r| r.applied_at.clone()).unwrap_or_default(),
+                        row.map(|r| r.applied_by.clone()).unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            if rows.is_empty() {
+                continue;
+            }
+            println!("\n{title}:");
+            print!(
+                "{}",
+                table(&["VERSION", "NAME", "STATE", "APPLIED AT", "BY"], &rows)
+            );
+        }
+        let count = |state: State| {
+            entries
+                .iter()
+                .filter(|e| e.kind == kind::MIGRATION && e.state == state)
+                .count()
+        };
+        println!(
+            "\n{} applied, {} pending, {} edited, {} missing, {} half-applied",
+            count(State::Applied) + count(State::Amended),
+            count(State::Pending),
+            count(State::Edited),
+            count(State::Missing),
+            count(State::HalfApplied)
+        );
+        println!("\nschema:");
+        if schema.is_empty() {
+            println!("no tables");
+        } else {
+            let rows: Vec<Vec<String>> = schema
+                .iter()
+                .map(|t| {
+                    vec![
+                        t.name.clone(),
+                        t.rows.to_string(),
+                        t.foreign_keys.to_string(),
+                        t.indexes.to_string(),
+                    ]
+                })
+                .collect();
+            print!(
+                "{}",
+                table(&["TABLE", "ROWS", "FOREIGN KEYS", "INDEXES"], &rows)
+            );
+        }
+        match found {
+            drift::Found::Nothing => {
+                println!("\ndrift: not compared (no fingerprint recorded yet)")
+            }
+            drift::Found::Same { .. } => println!("\ndrift: none"),
+            drift::Found::Drift(d) => {
+                println!(
+                    "\ndrift: {} difference(s) from what the migrations left (`db drift`):",
+                    d.differences.len()
+                );
+                for difference in &d.differences {
+                    println!("  {difference}");
+                }
+            }
+        }
+        Ok(0)
+    }
+}
