@@ -11,7 +11,6 @@ use crate::MIGRATIONS;
 pub async fn run<DB>(url: &str, args: &[&str]) -> Result<(), String>
 where
     DB: Backend,
-    sqlx::pool::PoolConnection<DB>: schema_runtime::sqlx_backend::Driver,
     Pool<DB>: Tasks,
 {
     // Lazy: the migrator makes the first connection, and retries it while the server is

@@ -26,12 +26,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use crate::Version;
-use crate::sql_text::Dialect;
-// The metadata table's keys live with the rest of the SQL text, in `sql_text`. Executors
-// that still name them through this module find them here until they import them from
-// there; then this re-export goes (the allow keeps it quiet once nothing uses it).
-#[allow(unused_imports)]
-pub(crate) use crate::sql_text::{COOKIE_KEY, FINGERPRINT_KEY};
+use crate::sql_text::{Dialect, FINGERPRINT_KEY};
 
 /// What the runtime does when the live schema differs from its fingerprint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -318,17 +318,6 @@ impl Error {
         }
     }
 
-    /// A failure that has a message and no driver error behind it.
-    #[cfg_attr(not(feature = "async-runner"), allow(dead_code))]
-    pub(crate) fn database_message(context: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::Database {
-            context: context.into(),
-            message: message.into(),
-            code: None,
-            source: None,
-        }
-    }
-
     /// The server's SQLSTATE (or SQLite's extended result code) behind this error, if any.
     ///
     /// ```

@@ -50,6 +50,8 @@ mod devlock;
 #[cfg(feature = "runner")]
 pub mod drift;
 #[cfg(feature = "runner")]
+mod engine;
+#[cfg(feature = "runner")]
 mod environment;
 #[cfg(feature = "runner")]
 mod error;

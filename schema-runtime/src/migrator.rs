@@ -310,18 +310,20 @@ impl Migrator {
         }
     }
 
-    /// Backs up before the first pending migration when the policy says so: `make` does
-    /// the backend's part. A failure stops the run unless the policy lets it go on.
-    pub(crate) fn backup(
+    /// Whether the run of `plan` backs up before its first change: something is pending
+    /// and the policy asks for it.
+    pub(crate) fn backs_up_before(&self, plan: &Plan) -> bool {
+        !plan.pending.is_empty() && self.policy.backs_up()
+    }
+
+    /// Takes in what the backend's backup did: the report names the backup, and a failure
+    /// stops the run unless the policy lets it go on.
+    pub(crate) fn backed_up(
         &self,
-        plan: &Plan,
+        made: Result<String, String>,
         report: &mut Report,
-        make: impl FnOnce() -> Result<String, String>,
     ) -> Result<(), Error> {
-        if plan.pending.is_empty() || !self.policy.backs_up() {
-            return Ok(());
-        }
-        match make() {
+        match made {
             Ok(backup) => {
                 tracing::info!("schema: backed up the database to {backup}");
                 report.backup = Some(backup);

@@ -1,4 +1,4 @@
-//! The rusqlite executor: runs the plan on a SQLite connection.
+//! The rusqlite driver: executes the engine's steps on a SQLite connection.
 //!
 //! Exclusion between processes: a lock file beside the database (`<db>.schema-lock`,
 //! locked with the operating system's advisory file lock) is held while migrating. The
@@ -12,13 +12,13 @@ use std::time::{Duration, Instant};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, Transaction, TransactionBehavior, params};
 
-use crate::drift::{COOKIE_KEY, FINGERPRINT_KEY, Fingerprint};
+use crate::engine::{self, Failure};
 use crate::error::Error;
 use crate::filelock::FileLock;
-use crate::migrator::{HistoryValues, Statements, version_from_sql, version_to_sql};
+use crate::migrator::{HistoryValues, Statements, Value, version_from_sql};
 use crate::plan::History;
 use crate::report::Report;
-use crate::sql_text::{Dialect, kind};
+use crate::sql_text::Dialect;
 use crate::{Migrator, Version};
 
 impl Migrator {
@@ -34,160 +34,109 @@ impl Migrator {
 
     /// Like [`run`](Self::run), leaving migrations above `target` pending.
     pub fn run_to(&self, conn: &mut Connection, target: Option<Version>) -> Result<Report, Error> {
-        let started = Instant::now();
-        self.policy().log_start();
-        let statements = self.statements(Dialect::Sqlite);
-        let reading = |e| self.history_error(Error::database("reading the migration history", e));
         if let Some(sql) = self.policy().session_sql() {
             conn.execute_batch(sql)
                 .map_err(|e| Error::database("running the session settings", e))?;
         }
+        engine::finish_now(engine::run(self, &mut Blocking::new(conn, self), target))
+    }
+}
 
-        match read_history(conn, &statements) {
-            Ok(Some(history)) => {
-                if let Some(mut report) = self.up_to_date(&history, target, started)? {
-                    if self.drift_due(&history, Dialect::Sqlite) {
-                        self.check_drift(conn, &statements, &mut report)?;
-                    }
-                    return Ok(report);
-                }
-            }
-            Ok(None) => {}
-            // Another process is migrating and holds the database: wait for it below.
-            Err(error) if is_busy(&error) => {}
-            Err(error) => return Err(reading(error)),
-        }
+/// The engine's steps on a rusqlite connection. Every step completes before it returns:
+/// its futures are ready at once.
+struct Blocking<'c> {
+    conn: &'c Connection,
+    lock_wait: Duration,
+    backups_kept: usize,
+    lock: Option<FileLock>,
+    exclusive: Option<ExclusiveLocking<'c>>,
+}
 
-        let conn: &Connection = conn;
-        let path = conn.path().filter(|p| !p.is_empty()).map(str::to_owned);
-        let _lock = FileLock::acquire_blocking(path.as_deref(), self.policy().lock_wait())?;
-        let _exclusive = ExclusiveLocking::enter(conn);
-        let present = text_rows(conn, &statements.histories_present)
-            .map_err(|e| Error::database("looking for migration histories", e))?;
-        self.refuse_other_tools(present.into_iter().filter_map(|mut row| row.swap_remove(0)))?;
-        for create in &statements.create {
-            conn.execute_batch(create)
-                .map_err(|e| Error::database("creating the history tables", e))?;
+impl<'c> Blocking<'c> {
+    fn new(conn: &'c Connection, migrator: &Migrator) -> Self {
+        Blocking {
+            conn,
+            lock_wait: migrator.policy().lock_wait(),
+            backups_kept: migrator.policy().backups_kept(),
+            lock: None,
+            exclusive: None,
         }
-        let history = read_history(conn, &statements)
-            .map_err(reading)?
-            .unwrap_or_default();
-        self.check_stamp(&history)?;
-        if history.stamp.is_none() {
-            conn.execute(
-                &statements.insert_stamp,
-                [self.policy().environment().as_str()],
-            )
-            .map_err(|e| Error::database("stamping the database with its environment", e))?;
-        }
-        let plan = self.plan(&history, target)?;
-        let mut report = self.report(&plan, started);
-        report.log_warnings();
-        let watch = self.watches_drift(&plan);
-        let (recorded, before) = if watch {
-            self.drift_before(conn, &statements, &mut report)?
-        } else {
-            (None, None)
-        };
-        self.backup(&plan, &mut report, || {
-            crate::backup::sqlite(conn, self.policy().backups_kept(), plan.newest_applied, "")
-                .map(|path| path.display().to_string())
-        })?;
-        let audit = self.audit();
+    }
+}
 
-        for planned in &plan.amendments {
-            let migration = planned.migration;
-            let recording = |e| {
-                Error::database(
-                    format!("recording the amendment of {}", migration.path()),
-                    e,
-                )
-            };
-            let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)
-                .map_err(recording)?;
-            tx.execute(
-                &statements.update_checksum,
-                params![
-                    migration.checksum().to_string(),
-                    version_to_sql(migration.version())
-                ],
-            )
-            .map_err(recording)?;
-            let mut row = audit.row(
-                kind::AMENDMENT,
-                migration.version(),
-                migration.name(),
-                migration.checksum(),
-                true,
-            );
-            row.note = Some(format!(
-                "amends sha256:{} reason \"{}\"",
-                planned.from,
-                planned.amendment.reason()
-            ));
-            insert_row(&tx, &statements, &row).map_err(recording)?;
-            tx.commit().map_err(recording)?;
-            tracing::info!(
-                "schema: recorded the amended checksum of {} from migrations.lock",
-                migration.path()
-            );
-            report.amended.push(migration.version());
-        }
+impl engine::Driver for Blocking<'_> {
+    type Error = rusqlite::Error;
 
-        let applied = (|| {
-            for migration in &plan.pending {
-                self.apply(conn, &statements, &audit, migration, &mut report)?;
-            }
-            Ok::<(), Error>(())
-        })();
-        if watch && (applied.is_err() || !report.applied.is_empty()) {
-            let recording = fingerprints(conn, &statements).and_then(|(_, after)| {
-                match self.fingerprint_after_run(
-                    recorded.as_deref(),
-                    before.as_ref(),
-                    &after,
-                    &report,
-                ) {
-                    Some(text) => record_fingerprint(conn, &statements, &text),
-                    None => Ok(()),
-                }
-            });
-            if let Err(error) = recording {
-                self.fingerprint_failed("recording", error, &mut report);
-            }
-        }
-        applied?;
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
 
-        for seed in &plan.seeds {
-            let row = audit.row(
-                kind::SEED,
-                seed.version(),
-                seed.name(),
-                seed.checksum(),
-                seed.transaction(),
-            );
-            let duration =
-                execute(conn, &statements, seed.sql(), row).map_err(|failure| match failure {
-                    Failure::Sql(message) => Error::Seed {
-                        version: seed.version(),
-                        path: seed.path(),
-                        message,
-                    },
-                    Failure::Bookkeeping(error) => Error::database(
-                        format!(
-                            "recording seed {} (version {}) in the history",
-                            seed.path(),
-                            seed.version()
-                        ),
-                        error,
-                    ),
-                })?;
-            report.record_seed(seed, duration);
-        }
+    fn is_busy(&self, error: &rusqlite::Error) -> bool {
+        matches!(
+            error.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        )
+    }
 
-        self.write_dev_lock(&mut report);
-        report.duration = started.elapsed();
-        Ok(report)
+    async fn script(&mut self, sql: &str) -> rusqlite::Result<()> {
+        self.conn.execute_batch(sql)
+    }
+
+    async fn bind(&mut self, sql: &str, values: Vec<Value>) -> rusqlite::Result<()> {
+        self.conn
+            .prepare_cached(sql)?
+            .execute(rusqlite::params_from_iter(values))
+            .map(drop)
+    }
+
+    async fn rows(&mut self, sql: &str) -> rusqlite::Result<Vec<engine::TextRow>> {
+        text_rows(self.conn, sql)
+    }
+
+    async fn history(&mut self, sql: &str) -> rusqlite::Result<Option<History>> {
+        read_history(self.conn, sql)
+    }
+
+    async fn lock(&mut self) -> Result<(), Error> {
+        let path = self
+            .conn
+            .path()
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned);
+        self.lock = Some(FileLock::acquire_blocking(path.as_deref(), self.lock_wait)?);
+        self.exclusive = Some(ExclusiveLocking::enter(self.conn));
+        Ok(())
+    }
+
+    async fn unlock(&mut self) {
+        // SQLite's own lock first, then the file other processes wait on.
+        self.exclusive = None;
+        self.lock = None;
+    }
+
+    async fn backup(&mut self, newest_applied: Option<Version>) -> Option<Result<String, String>> {
+        Some(
+            crate::backup::sqlite(self.conn, self.backups_kept, newest_applied, "")
+                .map(|path| path.display().to_string()),
+        )
+    }
+
+    async fn apply(
+        &mut self,
+        statements: &Statements,
+        file: engine::File<'_>,
+    ) -> Result<Duration, engine::Failure<rusqlite::Error>> {
+        execute(self.conn, statements, file.sql, file.row)
+    }
+}
+
+impl rusqlite::ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        match self {
+            Value::Integer(v) => v.to_sql(),
+            Value::Text(v) => v.to_sql(),
+            Value::OptionalText(v) => v.to_sql(),
+        }
     }
 }
 
@@ -214,94 +163,13 @@ impl Migrator {
     /// ```
     pub fn drift(&self, conn: &Connection) -> Result<Option<crate::drift::Drift>, Error> {
         let statements = self.statements(Dialect::Sqlite);
-        let (recorded, live) = fingerprints(conn, &statements)
-            .map_err(|e| Error::database("reading the schema", e))?;
+        let (recorded, live) = engine::finish_now(engine::fingerprints(
+            &mut Blocking::new(conn, self),
+            &statements,
+        ))
+        .map_err(|e| Error::database("reading the schema", e))?;
         Ok(recorded
             .and_then(|text| crate::drift::compare_recorded(&text, &live, &self.own_tables())))
-    }
-
-    /// Applies one migration with its history row.
-    fn apply(
-        &self,
-        conn: &Connection,
-        statements: &Statements,
-        audit: &crate::migrator::Audit,
-        migration: &'static crate::Migration,
-        report: &mut Report,
-    ) -> Result<(), Error> {
-        let row = audit.row(
-            kind::MIGRATION,
-            migration.version(),
-            migration.name(),
-            migration.checksum(),
-            migration.transaction(),
-        );
-        let duration =
-            execute(conn, statements, migration.sql(), row).map_err(|failure| match failure {
-                Failure::Sql(message) => Error::Migration {
-                    version: migration.version(),
-                    path: migration.path(),
-                    message,
-                    in_transaction: migration.transaction(),
-                    whole_run: false,
-                },
-                Failure::Bookkeeping(error) => Error::database(
-                    format!(
-                        "recording {} (version {}) in the history",
-                        migration.path(),
-                        migration.version()
-                    ),
-                    error,
-                ),
-            })?;
-        report.record_migration(migration, duration);
-        Ok(())
-    }
-
-    /// An up-to-date start whose schema counter moved: compare the live schema with the
-    /// fingerprint. When nothing differs, the counter is recorded again, so the next start
-    /// is back to one read.
-    fn check_drift(
-        &self,
-        conn: &Connection,
-        statements: &Statements,
-        report: &mut Report,
-    ) -> Result<(), Error> {
-        match fingerprints(conn, statements) {
-            Ok((recorded, live)) => {
-                if !self.judge_drift(recorded.as_deref(), &live, report)? {
-                    let _ = conn
-                        .execute(&statements.delete_meta, [COOKIE_KEY])
-                        .and_then(|_| {
-                            conn.execute(
-                                &statements.insert_meta,
-                                [COOKIE_KEY, &schema_cookie(conn)?.to_string()],
-                            )
-                        });
-                }
-            }
-            Err(error) => self.fingerprint_failed("reading", error, report),
-        }
-        Ok(())
-    }
-
-    /// Before a run migrates: the recorded fingerprint and the live schema, compared.
-    fn drift_before(
-        &self,
-        conn: &Connection,
-        statements: &Statements,
-        report: &mut Report,
-    ) -> Result<(Option<String>, Option<Fingerprint>), Error> {
-        match fingerprints(conn, statements) {
-            Ok((recorded, live)) => {
-                self.judge_drift(recorded.as_deref(), &live, report)?;
-                Ok((recorded, Some(live)))
-            }
-            Err(error) => {
-                self.fingerprint_failed("reading", error, report);
-                Ok((None, None))
-            }
-        }
     }
 }
 
@@ -332,49 +200,9 @@ pub(crate) fn text_rows(
     Ok(out)
 }
 
-/// The newest fingerprint recorded in the database (by any migration set sharing it)
-/// and the live schema.
-pub(crate) fn fingerprints(
-    conn: &Connection,
-    statements: &Statements,
-) -> rusqlite::Result<(Option<String>, Fingerprint)> {
-    let live = Fingerprint::from_rows(text_rows(conn, statements.fingerprint)?);
-    let recorded = match live.recorded_query(Dialect::Sqlite) {
-        Some(sql) => crate::drift::newest(
-            text_rows(conn, &sql)?
-                .into_iter()
-                .filter_map(|mut row| row.swap_remove(0)),
-        ),
-        None => None,
-    };
-    Ok((recorded, live))
-}
-
-fn schema_cookie(conn: &Connection) -> rusqlite::Result<i64> {
-    conn.query_row("PRAGMA schema_version", [], |row| row.get(0))
-}
-
-/// Records `text` as the fingerprint, with SQLite's schema counter of this moment.
-pub(crate) fn record_fingerprint(
-    conn: &Connection,
-    statements: &Statements,
-    text: &str,
-) -> rusqlite::Result<()> {
-    let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
-    for key in [FINGERPRINT_KEY, COOKIE_KEY] {
-        tx.execute(&statements.delete_meta, [key])?;
-    }
-    tx.execute(&statements.insert_meta, [FINGERPRINT_KEY, text])?;
-    tx.execute(
-        &statements.insert_meta,
-        [COOKIE_KEY, &schema_cookie(&tx)?.to_string()],
-    )?;
-    tx.commit()
-}
-
 /// The history, or `None` when the tables do not exist yet. One query.
-fn read_history(conn: &Connection, statements: &Statements) -> rusqlite::Result<Option<History>> {
-    let mut statement = match conn.prepare_cached(&statements.read) {
+fn read_history(conn: &Connection, sql: &str) -> rusqlite::Result<Option<History>> {
+    let mut statement = match conn.prepare_cached(sql) {
         Ok(statement) => statement,
         Err(error) if error.to_string().contains("no such table") => return Ok(None),
         Err(error) => return Err(error),
@@ -393,13 +221,6 @@ fn read_history(conn: &Connection, statements: &Statements) -> rusqlite::Result<
         );
     }
     Ok(Some(history))
-}
-
-fn is_busy(error: &rusqlite::Error) -> bool {
-    matches!(
-        error.sqlite_error_code(),
-        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-    )
 }
 
 /// While migrating, the connection keeps SQLite's file lock between its transactions
@@ -462,13 +283,6 @@ fn insert_row(
     ])
 }
 
-enum Failure {
-    /// The file's own SQL failed: the caller names the file.
-    Sql(String),
-    /// Writing our own rows failed.
-    Bookkeeping(rusqlite::Error),
-}
-
 /// Runs one file's SQL with its history row. In a transaction: both commit together or
 /// neither does. Outside one: a `started` row first, marked finished after, so a crash in
 /// between is seen by the next start.
@@ -477,7 +291,7 @@ fn execute(
     statements: &Statements,
     sql: &str,
     mut row: HistoryValues<'_>,
-) -> Result<Duration, Failure> {
+) -> Result<Duration, Failure<rusqlite::Error>> {
     let bookkeeping = Failure::Bookkeeping;
     if row.state == crate::sql_text::state::APPLIED {
         let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)

@@ -124,7 +124,6 @@ pub(crate) fn open(url: &str, missing: Missing) -> Result<Box<dyn Console>, Stri
 #[cfg(feature = "rusqlite")]
 mod sqlite {
     use rusqlite::Connection;
-    use rusqlite::types::{ToSql, ToSqlOutput};
 
     use super::*;
 
@@ -150,16 +149,6 @@ mod sqlite {
         conn.execute_batch("PRAGMA foreign_keys = ON")
             .map_err(|e| format!("cannot use the SQLite file {path}: {e}"))?;
         Ok(Box::new(Sqlite(conn)))
-    }
-
-    impl ToSql for Param {
-        fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-            match self {
-                Param::Integer(v) => v.to_sql(),
-                Param::Text(v) => v.to_sql(),
-                Param::OptionalText(v) => v.to_sql(),
-            }
-        }
     }
 
     impl Console for Sqlite {
@@ -215,8 +204,8 @@ mod servers {
     use sqlx::{Executor, Pool};
 
     use super::*;
-    use crate::sqlx_backend::driver::Operations;
-    use crate::sqlx_backend::{Backend, Driver};
+    use crate::sqlx_backend::Backend;
+    use crate::sqlx_backend::Operations;
 
     /// A pool of one connection, driven by a runtime of its own.
     pub(super) struct Server<DB: Backend> {
@@ -228,7 +217,7 @@ mod servers {
     pub(super) fn open<DB>(url: &str) -> Result<Box<dyn Console>, String>
     where
         DB: Backend,
-        PoolConnection<DB>: Driver,
+        PoolConnection<DB>: Operations,
         Server<DB>: Console,
     {
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -279,7 +268,7 @@ mod servers {
     impl<DB> Console for Server<DB>
     where
         DB: Backend,
-        PoolConnection<DB>: Driver,
+        PoolConnection<DB>: Operations,
         for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
         for<'q> String: sqlx::Decode<'q, DB> + sqlx::Type<DB>,
         usize: sqlx::ColumnIndex<DB::Row>,

@@ -1,0 +1,274 @@
+//! Running files with their history rows on one connection: one transaction per file,
+//! a started row around a file that cannot be in one, and PostgreSQL's one-message steps
+//! and batches.
+
+use std::time::{Duration, Instant};
+
+use sqlx::pool::PoolConnection;
+
+use super::Backend;
+use super::operations::Operations;
+use super::session::Session;
+use crate::engine::{self, BatchFailure, Failure};
+use crate::migrator::{HistoryValues, Statements, Value};
+use crate::sql_text::Dialect;
+
+/// Whether the connection itself went away (rather than the server refusing a statement).
+pub(super) fn connection_lost(error: &sqlx::Error) -> bool {
+    matches!(
+        error,
+        sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed | sqlx::Error::PoolClosed
+    )
+}
+
+/// The database's own words for a failed statement.
+fn sql_message(error: sqlx::Error) -> String {
+    match error {
+        sqlx::Error::Database(error) => match error.code() {
+            Some(code) => format!("{} (code {code})", error.message()),
+            None => error.message().to_owned(),
+        },
+        other => other.to_string(),
+    }
+}
+
+/// The statements of a `no-transaction` file, for PostgreSQL, which would otherwise run a
+/// multi-statement string in one implicit transaction (and refuse `CONCURRENTLY` in it).
+fn split_for_no_transaction(sql: &'static str) -> Vec<&'static str> {
+    schema_core::sql::split_statements(sql)
+        .into_iter()
+        .map(|statement| statement.text)
+        .collect()
+}
+
+async fn rollback<DB>(session: &mut Session<'_, DB>)
+where
+    DB: Backend,
+    PoolConnection<DB>: Operations,
+{
+    if session.conn.statement("ROLLBACK").await.is_ok() {
+        session.in_transaction = false;
+    }
+}
+
+/// Runs one file with its history row: inside a transaction with the row, or (outside
+/// one) after a `started` row that is marked finished when it is done. With `grouped`,
+/// the transaction stays open for the next migration ([`commit_group`] ends it).
+pub(super) async fn execute<DB>(
+    session: &mut Session<'_, DB>,
+    statements: &Statements,
+    file: engine::File<'_>,
+) -> Result<Duration, Failure<sqlx::Error>>
+where
+    DB: Backend,
+    PoolConnection<DB>: Operations,
+{
+    let engine::File {
+        sql,
+        mut row,
+        split,
+        whole_run: grouped,
+    } = file;
+    if row.state == crate::sql_text::state::APPLIED && DB::DIALECT == Dialect::Postgres {
+        // One round trip for the whole step: BEGIN, the file as written, its history row
+        // and COMMIT travel as one simple query. They are one transaction, so any error
+        // (in the file, or in a file that leaves a comment or a quote open) aborts all of
+        // it, and the ROLLBACK below ends the aborted block. The history row's values are
+        // written as escaped literals: the simple protocol has no parameters.
+        // Commits inside the run need not wait for the disk: a migration and its row are
+        // one transaction, so a crash loses both or neither (and the next start applies it
+        // again), and the run ends with one durable commit that flushes them all
+        // (`flush_commits`) before startup goes on.
+        let begin = if session.in_transaction {
+            ""
+        } else {
+            "BEGIN;\nSET LOCAL synchronous_commit = off;\n"
+        };
+        session.unflushed = true;
+        let commit = if grouped { "" } else { ";\nCOMMIT" };
+        // statement_timestamp() is when this message arrived: the time the file took.
+        let execution_ms =
+            "CAST(EXTRACT(EPOCH FROM clock_timestamp() - statement_timestamp()) * 1000 AS BIGINT)";
+        let step = format!(
+            "{begin}{sql}\n;\n{}{commit}",
+            statements.insert_literal(std::slice::from_ref(&row), Some(execution_ms))
+        );
+        session.in_transaction = true;
+        let started = Instant::now();
+        if let Err(error) = session.conn.statement(&step).await {
+            if connection_lost(&error) {
+                // The server may have received the whole message, COMMIT included.
+                session.conn.close_on_drop();
+                return Err(Failure::Lost(error.to_string()));
+            }
+            rollback(session).await;
+            return Err(Failure::Sql(sql_message(error)));
+        }
+        if !grouped {
+            session.in_transaction = false;
+        }
+        Ok(started.elapsed())
+    } else if row.state == crate::sql_text::state::APPLIED {
+        if !session.in_transaction {
+            session.conn.statement(engine::begin(DB::DIALECT)).await?;
+            session.in_transaction = true;
+        }
+        let started = Instant::now();
+        if let Err(error) = session.conn.script(sql).await {
+            rollback(session).await;
+            return Err(Failure::Sql(sql_message(error)));
+        }
+        let duration = started.elapsed();
+        row.execution_ms = duration.as_millis() as i64;
+        if let Err(error) = session
+            .conn
+            .bind_execute(&statements.insert, row.binds())
+            .await
+        {
+            rollback(session).await;
+            return Err(Failure::Bookkeeping(error));
+        }
+        if !grouped && let Err(error) = commit_group(session).await {
+            if connection_lost(&error) {
+                // COMMIT was sent: whether the server ran it is not known here.
+                session.conn.close_on_drop();
+                return Err(Failure::Lost(error.to_string()));
+            }
+            return Err(Failure::Bookkeeping(error));
+        }
+        Ok(duration)
+    } else {
+        commit_group(session).await?;
+        session
+            .conn
+            .bind_execute(&statements.insert, row.binds())
+            .await?;
+        let started = Instant::now();
+        let parts = if split {
+            split_for_no_transaction(sql)
+        } else {
+            vec![sql]
+        };
+        for part in parts {
+            session
+                .conn
+                .script(part)
+                .await
+                .map_err(|e| Failure::Sql(sql_message(e)))?;
+        }
+        let duration = started.elapsed();
+        session
+            .conn
+            .bind_execute(
+                &statements.finish,
+                vec![
+                    Value::Integer(duration.as_millis() as i64),
+                    Value::Text(row.kind.to_owned()),
+                    Value::Integer(row.version),
+                ],
+            )
+            .await?;
+        Ok(duration)
+    }
+}
+
+/// Grouped mode on PostgreSQL: a run of migrations and their history rows sent as one
+/// message inside the run's transaction, so a backlog costs one round trip rather than
+/// one per file. Each row's execution time is measured by the server between marks. If
+/// the message fails, the transaction is rolled back and the files are replayed one by
+/// one in a transaction that is rolled back too, to name the file that fails.
+pub(super) async fn run_batch<DB>(
+    session: &mut Session<'_, DB>,
+    statements: &Statements,
+    batch: &[&'static crate::Migration],
+    mut rows: Vec<HistoryValues<'_>>,
+) -> Result<Vec<Duration>, BatchFailure<sqlx::Error>>
+where
+    DB: Backend,
+    PoolConnection<DB>: Operations,
+{
+    let mut message = String::new();
+    if !session.in_transaction {
+        message.push_str("BEGIN;\n");
+    }
+    for migration in batch {
+        message.push_str(migration.sql());
+        message.push_str("\n;\n");
+    }
+    session.in_transaction = true;
+    let started = Instant::now();
+    if let Err(error) = session.conn.statement(&message).await {
+        rollback(session).await;
+        return Err(locate_failure(session, batch, error).await);
+    }
+    // The files ran as one message, so the server cannot time them one by one: each
+    // row gets the batch's average (and its note says so).
+    let share = started.elapsed() / batch.len() as u32;
+    for row in &mut rows {
+        row.execution_ms = share.as_millis() as i64;
+    }
+    if let Err(error) = session
+        .conn
+        .statement(&statements.insert_literal(&rows, None))
+        .await
+    {
+        rollback(session).await;
+        return Err(BatchFailure::Bookkeeping(error));
+    }
+    Ok(vec![share; batch.len()])
+}
+
+/// Names the file of a batch that fails, by replaying the files one by one in a
+/// transaction that is always rolled back.
+async fn locate_failure<DB>(
+    session: &mut Session<'_, DB>,
+    batch: &[&'static crate::Migration],
+    batch_error: sqlx::Error,
+) -> BatchFailure<sqlx::Error>
+where
+    DB: Backend,
+    PoolConnection<DB>: Operations,
+{
+    if session.conn.statement("BEGIN").await.is_ok() {
+        session.in_transaction = true;
+        for (at, migration) in batch.iter().enumerate() {
+            if let Err(error) = session.conn.script(migration.sql()).await {
+                rollback(session).await;
+                return BatchFailure::File(at, sql_message(error));
+            }
+        }
+        rollback(session).await;
+    }
+    // Every file ran on its own: the failure was in the bookkeeping.
+    BatchFailure::Bookkeeping(batch_error)
+}
+
+/// Ends a run whose commits did not wait for the disk with one that does: a durable
+/// commit flushes the write-ahead log up to it, and so every commit before it.
+pub(super) async fn flush_commits<DB>(
+    session: &mut Session<'_, DB>,
+    statements: &Statements,
+) -> Result<(), sqlx::Error>
+where
+    DB: Backend,
+    PoolConnection<DB>: Operations,
+{
+    if session.unflushed {
+        session.conn.statement(&statements.touch_stamp).await?;
+        session.unflushed = false;
+    }
+    Ok(())
+}
+
+/// Commits the open transaction, if there is one.
+pub(super) async fn commit_group<DB>(session: &mut Session<'_, DB>) -> Result<(), sqlx::Error>
+where
+    DB: Backend,
+    PoolConnection<DB>: Operations,
+{
+    if session.in_transaction {
+        session.conn.statement("COMMIT").await?;
+        session.in_transaction = false;
+    }
+    Ok(())
+}

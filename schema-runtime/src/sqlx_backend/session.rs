@@ -1,0 +1,165 @@
+//! The engine's steps on one pooled connection.
+
+use std::time::Duration;
+
+use sqlx::Pool;
+use sqlx::pool::PoolConnection;
+
+use super::Backend;
+use super::apply::{commit_group, execute, flush_commits, run_batch};
+use super::locks::MigrationLock;
+use super::operations::Operations;
+use crate::engine::{self, BatchFailure, Failure};
+use crate::error::Error;
+use crate::migrator::{HistoryValues, Statements, Value};
+use crate::plan::History;
+use crate::sql_text::Dialect;
+use crate::{Policy, Version};
+
+/// One connection for the whole run; closed rather than pooled if the run is abandoned
+/// while it holds the lock or a transaction. The engine's steps on sqlx.
+pub(super) struct Session<'r, DB: Backend> {
+    pool: &'r Pool<DB>,
+    policy: &'r Policy,
+    pub(super) conn: PoolConnection<DB>,
+    lock: Option<MigrationLock>,
+    pub(super) in_transaction: bool,
+    /// Commits were made without waiting for the disk (PostgreSQL); see `flush_commits`.
+    pub(super) unflushed: bool,
+}
+
+impl<DB: Backend> Drop for Session<'_, DB> {
+    fn drop(&mut self) {
+        if self.in_transaction || matches!(self.lock, Some(MigrationLock::Session(_))) {
+            self.conn.close_on_drop();
+        }
+    }
+}
+
+impl<'r, DB: Backend> Session<'r, DB> {
+    pub(super) fn new(pool: &'r Pool<DB>, policy: &'r Policy, conn: PoolConnection<DB>) -> Self {
+        Session {
+            pool,
+            policy,
+            conn,
+            lock: None,
+            in_transaction: false,
+            unflushed: false,
+        }
+    }
+}
+
+impl<DB> engine::Driver for Session<'_, DB>
+where
+    DB: Backend,
+    PoolConnection<DB>: Operations,
+{
+    type Error = sqlx::Error;
+
+    fn dialect(&self) -> Dialect {
+        DB::DIALECT
+    }
+
+    fn groups(&self) -> bool {
+        true
+    }
+
+    fn in_transaction(&self) -> bool {
+        self.in_transaction
+    }
+
+    async fn script(&mut self, sql: &str) -> Result<(), sqlx::Error> {
+        self.conn.statement(sql).await
+    }
+
+    async fn bind(&mut self, sql: &str, values: Vec<Value>) -> Result<(), sqlx::Error> {
+        self.conn.bind_execute(sql, values).await
+    }
+
+    async fn rows(&mut self, sql: &str) -> Result<Vec<engine::TextRow>, sqlx::Error> {
+        self.conn.text_rows(sql).await
+    }
+
+    async fn history(&mut self, sql: &str) -> Result<Option<History>, sqlx::Error> {
+        self.conn.history(sql).await
+    }
+
+    async fn lock(&mut self) -> Result<(), Error> {
+        let lock = DB::lock(
+            self.pool,
+            &mut self.conn,
+            &self.policy.history_table,
+            self.policy.lock_wait(),
+        )
+        .await?;
+        self.lock = Some(lock);
+        Ok(())
+    }
+
+    async fn unlock(&mut self) {
+        let Some(lock) = self.lock.take() else {
+            return;
+        };
+        let released = match lock {
+            MigrationLock::Session(sql) => self.conn.statement(&sql).await,
+            #[cfg(feature = "sqlx-sqlite")]
+            MigrationLock::File(file) => {
+                drop(file);
+                Ok(())
+            }
+        };
+        if let Err(error) = released {
+            // Closing the connection ends the session and with it the lock.
+            self.conn.close_on_drop();
+            tracing::warn!(
+                "schema: releasing the migration lock failed ({error}); the connection is closed instead"
+            );
+        }
+    }
+
+    async fn backup(&mut self, newest_applied: Option<Version>) -> Option<Result<String, String>> {
+        // A server is backed up only by a command the policy names (or asked for by
+        // SCHEMA_BACKUP=true, where a missing command is an error worth telling).
+        let policy = self.policy;
+        if policy.server_backup().is_none() && policy.backup_asked() != Some(true) {
+            return None;
+        }
+        Some(match policy.server_backup() {
+            Some((command, url)) => crate::backup::command(command, url, newest_applied),
+            None if DB::DIALECT == Dialect::Sqlite => Err(
+                "backups of SQLite through sqlx are not supported; use the rusqlite executor or Policy::backup_command"
+                    .to_owned(),
+            ),
+            None => Err(
+                "the policy backs up before migrating but names no backup command (Policy::backup_command)"
+                    .to_owned(),
+            ),
+        })
+    }
+
+    async fn apply(
+        &mut self,
+        statements: &Statements,
+        file: engine::File<'_>,
+    ) -> Result<Duration, Failure<sqlx::Error>> {
+        execute(self, statements, file).await
+    }
+
+    async fn apply_batch(
+        &mut self,
+        statements: &Statements,
+        batch: &[&'static crate::Migration],
+        rows: Vec<HistoryValues<'_>>,
+    ) -> Result<Vec<Duration>, BatchFailure<sqlx::Error>> {
+        run_batch(self, statements, batch, rows).await
+    }
+
+    async fn end_run(&mut self, statements: &Statements) -> Result<(), Error> {
+        commit_group(self)
+            .await
+            .map_err(|e| Error::database("committing the migrations", e))?;
+        flush_commits(self, statements)
+            .await
+            .map_err(|e| Error::database("making the migrations durable", e))
+    }
+}
