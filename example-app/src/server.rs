@@ -27,7 +27,7 @@ where
     println!("database: {}", crate::redact(url));
     print!("{report}");
     let placeholder = |n: usize| match DB::DIALECT {
-        schema_runtime::sql_text::Dialect::Postgres => format!("${n}"),
+        schema_runtime::Dialect::Postgres => format!("${n}"),
         _ => "?".to_owned(),
     };
     match args {

@@ -15,7 +15,6 @@
 //! The steps are `async`: the sqlx driver awaits the server, and the rusqlite driver's
 //! futures are ready at once, so [`finish_now`] runs a blocking run without any runtime.
 
-use std::future::Future;
 use std::time::{Duration, Instant};
 
 use crate::drift::Fingerprint;
@@ -31,6 +30,7 @@ pub(crate) type TextRow = Vec<Option<String>>;
 
 /// How running one file failed.
 #[derive(Debug)]
+#[cfg_attr(not(feature = "async-runner"), allow(dead_code))]
 pub(crate) enum Failure<E> {
     /// The file's own SQL failed, with the database's words; the engine names the file.
     Sql(String),
@@ -49,6 +49,7 @@ impl<E> From<E> for Failure<E> {
 
 /// How a run of migrations sent as one message failed.
 #[derive(Debug)]
+#[cfg_attr(not(feature = "async-runner"), allow(dead_code))]
 pub(crate) enum BatchFailure<E> {
     /// The file at this index of the batch fails on its own, with the database's words.
     File(usize, String),
@@ -57,6 +58,7 @@ pub(crate) enum BatchFailure<E> {
 }
 
 /// One file to run with its history row.
+#[cfg_attr(not(feature = "async-runner"), allow(dead_code))]
 pub(crate) struct File<'a> {
     /// The SQL as written.
     pub sql: &'static str,
@@ -141,7 +143,8 @@ pub(crate) trait Driver {
 ///
 /// If the future is not ready at once, which would mean a blocking driver awaited
 /// something real.
-pub(crate) fn finish_now<F: Future>(future: F) -> F::Output {
+#[cfg(any(feature = "rusqlite", test))]
+pub(crate) fn finish_now<F: std::future::Future>(future: F) -> F::Output {
     let mut future = std::pin::pin!(future);
     let mut context = std::task::Context::from_waker(std::task::Waker::noop());
     match future.as_mut().poll(&mut context) {

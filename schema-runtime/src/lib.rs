@@ -66,7 +66,7 @@ mod policy;
 #[cfg(feature = "runner")]
 mod report;
 #[cfg(feature = "runner")]
-pub mod sql_text;
+pub(crate) mod sql_text;
 #[cfg(feature = "rusqlite")]
 mod sqlite;
 #[cfg(feature = "async-runner")]
@@ -84,6 +84,8 @@ pub use migrator::Migrator;
 pub use policy::Policy;
 #[cfg(feature = "runner")]
 pub use report::{Applied, Report};
+#[cfg(feature = "runner")]
+pub use sql_text::Dialect;
 
 #[cfg(feature = "runner")]
 /// A URL with its password replaced by `***`: what every message and log prints.

@@ -78,6 +78,7 @@ pub enum Dialect {
 }
 
 /// What a history row records.
+#[cfg_attr(not(feature = "cli"), allow(dead_code))]
 pub mod kind {
     /// An applied (or started) migration.
     pub const MIGRATION: &str = "migration";
@@ -95,6 +96,7 @@ pub mod kind {
 }
 
 /// The state of a migration or seed row.
+#[cfg_attr(not(feature = "cli"), allow(dead_code))]
 pub mod state {
     /// Finished: its changes and its row were committed.
     pub const APPLIED: &str = "applied";
@@ -156,7 +158,7 @@ impl Dialect {
     }
 
     /// `CREATE TABLE IF NOT EXISTS` for the history table.
-    pub fn create_history(self, table: &Identifier) -> String {
+    pub(crate) fn create_history(self, table: &Identifier) -> String {
         let id = match self {
             Dialect::Sqlite => "id INTEGER PRIMARY KEY AUTOINCREMENT",
             Dialect::Postgres => "id BIGSERIAL PRIMARY KEY",
@@ -182,7 +184,7 @@ impl Dialect {
     }
 
     /// `CREATE TABLE IF NOT EXISTS` for the metadata table.
-    pub fn create_meta(self, table: &Identifier) -> String {
+    pub(crate) fn create_meta(self, table: &Identifier) -> String {
         // MySQL's TEXT holds 64 KiB; a schema's fingerprint can be larger.
         let (key, value) = if self == Dialect::Mysql {
             ("VARCHAR(64)", "LONGTEXT")
@@ -209,7 +211,7 @@ impl Dialect {
     /// Every column sent per row costs the server (PostgreSQL converts each text value for
     /// the wire): sending `kind` and `state` for every row made the up-to-date check cost
     /// half again what reading `version, checksum` does at 1,000 migrations.
-    pub fn read_history(self, history: &Identifier, meta: &Identifier) -> String {
+    pub(crate) fn read_history(self, history: &Identifier, meta: &Identifier) -> String {
         let cookies = if self == Dialect::Sqlite {
             format!(
                 " UNION ALL SELECT CAST(value AS INTEGER), '', 'fingerprint' FROM {meta} WHERE key_name = '{cookie}' \
@@ -268,7 +270,7 @@ impl Dialect {
     }
 
     /// Removes a value of the metadata table; binds: the key.
-    pub fn delete_meta(self, table: &Identifier) -> String {
+    pub(crate) fn delete_meta(self, table: &Identifier) -> String {
         format!(
             "DELETE FROM {} WHERE key_name = {}",
             table.quoted(self),
@@ -277,7 +279,7 @@ impl Dialect {
     }
 
     /// Writes a value of the metadata table; binds: the key, the value.
-    pub fn insert_meta(self, table: &Identifier) -> String {
+    pub(crate) fn insert_meta(self, table: &Identifier) -> String {
         format!(
             "INSERT INTO {} (key_name, value) VALUES ({}, {})",
             table.quoted(self),
@@ -287,7 +289,7 @@ impl Dialect {
     }
 
     /// Inserts a history row; binds follow [`HISTORY_COLUMNS`].
-    pub fn insert_history(self, table: &Identifier) -> String {
+    pub(crate) fn insert_history(self, table: &Identifier) -> String {
         format!(
             "INSERT INTO {} ({HISTORY_COLUMNS}) VALUES ({})",
             table.quoted(self),
@@ -296,7 +298,7 @@ impl Dialect {
     }
 
     /// Marks a started row finished; binds: execution_ms, kind, version.
-    pub fn finish_history(self, table: &Identifier) -> String {
+    pub(crate) fn finish_history(self, table: &Identifier) -> String {
         format!(
             "UPDATE {} SET state = '{applied}', execution_ms = {} WHERE kind = {} AND version = {} AND state = '{started}'",
             table.quoted(self),
@@ -309,7 +311,7 @@ impl Dialect {
     }
 
     /// Replaces a migration row's checksum; binds: new checksum, version.
-    pub fn update_checksum(self, table: &Identifier) -> String {
+    pub(crate) fn update_checksum(self, table: &Identifier) -> String {
         format!(
             "UPDATE {} SET checksum = {} WHERE kind = '{}' AND version = {}",
             table.quoted(self),
@@ -320,7 +322,7 @@ impl Dialect {
     }
 
     /// Writes the environment stamp; binds: the environment.
-    pub fn insert_stamp(self, table: &Identifier) -> String {
+    pub(crate) fn insert_stamp(self, table: &Identifier) -> String {
         format!(
             "INSERT INTO {} (key_name, value) VALUES ('{ENVIRONMENT_KEY}', {})",
             table.quoted(self),

@@ -167,10 +167,22 @@ mod tests {
             ("../devlock.rs", include_str!("../devlock.rs")),
             ("../sqlite.rs", include_str!("../sqlite.rs")),
             ("../engine.rs", include_str!("../engine.rs")),
-            ("../sqlx_backend/mod.rs", include_str!("../sqlx_backend/mod.rs")),
-            ("../sqlx_backend/apply.rs", include_str!("../sqlx_backend/apply.rs")),
-            ("../sqlx_backend/locks.rs", include_str!("../sqlx_backend/locks.rs")),
-            ("../sqlx_backend/session.rs", include_str!("../sqlx_backend/session.rs")),
+            (
+                "../sqlx_backend/mod.rs",
+                include_str!("../sqlx_backend/mod.rs"),
+            ),
+            (
+                "../sqlx_backend/apply.rs",
+                include_str!("../sqlx_backend/apply.rs"),
+            ),
+            (
+                "../sqlx_backend/locks.rs",
+                include_str!("../sqlx_backend/locks.rs"),
+            ),
+            (
+                "../sqlx_backend/session.rs",
+                include_str!("../sqlx_backend/session.rs"),
+            ),
             ("adopt.rs", include_str!("adopt.rs")),
             ("args.rs", include_str!("args.rs")),
             ("console.rs", include_str!("console.rs")),

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use sqlx::pool::PoolConnection;
-use sqlx::{Pool, Row};
+use sqlx::Pool;
 
 use super::{Backend, sealed};
 use crate::error::Error;
@@ -94,7 +94,7 @@ impl Backoff {
 #[cfg(feature = "sqlx-postgres")]
 mod postgres {
     use super::*;
-    use sqlx::Postgres;
+    use sqlx::{Postgres, Row};
 
     impl Backend for Postgres {
         const DIALECT: Dialect = Dialect::Postgres;

@@ -227,3 +227,15 @@ fn unreachable(error: &sqlx::Error) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// Checked by the compiler: an application can spawn a run on any backend.
+    #[allow(dead_code)]
+    fn runs_can_be_spawned<DB: super::Backend>(migrator: &crate::Migrator, pool: &sqlx::Pool<DB>) {
+        fn send<T: Send>(_: &T) {}
+        send(&migrator.run_async(pool));
+        send(&migrator.run_async_to(pool, None));
+        send(&migrator.drift_async(pool));
+    }
+}
