@@ -72,15 +72,27 @@ pub(crate) struct File<'a> {
     pub whole_run: bool,
 }
 
-/// What a database must do for the engine. Implemented by the rusqlite and sqlx drivers,
-/// and by a scripted fake in the tests.
-#[allow(async_fn_in_trait)] // crate-private: every driver is known here
-pub(crate) trait Driver {
-    /// The driver's own error.
+/// The SQL every database connection of this crate runs: the startup drivers and the
+/// `db` command's console alike.
+#[allow(async_fn_in_trait)] // crate-private: every implementation is known here
+pub(crate) trait Sql {
+    /// The connection's own error.
     type Error: std::error::Error + Send + Sync + 'static;
 
     /// The SQL flavour.
     fn dialect(&self) -> Dialect;
+    /// SQL as written, possibly several statements.
+    async fn script(&mut self, sql: &str) -> Result<(), Self::Error>;
+    /// One statement with binds.
+    async fn bind(&mut self, sql: &str, values: Vec<Value>) -> Result<(), Self::Error>;
+    /// Every row of `sql`, each column as text.
+    async fn rows(&mut self, sql: &str) -> Result<Vec<TextRow>, Self::Error>;
+}
+
+/// What a database must do for the engine's run. Implemented by the rusqlite and sqlx
+/// drivers, and by a scripted fake in the tests.
+#[allow(async_fn_in_trait)] // crate-private: every driver is known here
+pub(crate) trait Driver: Sql {
     /// Whether a database busy with another writer refused a read (SQLite): the run then
     /// waits for the lock instead of failing.
     fn is_busy(&self, _error: &Self::Error) -> bool {
@@ -98,12 +110,6 @@ pub(crate) trait Driver {
         false
     }
 
-    /// SQL as written, possibly several statements.
-    async fn script(&mut self, sql: &str) -> Result<(), Self::Error>;
-    /// One statement with binds.
-    async fn bind(&mut self, sql: &str, values: Vec<Value>) -> Result<(), Self::Error>;
-    /// Every row of `sql`, each column as text.
-    async fn rows(&mut self, sql: &str) -> Result<Vec<TextRow>, Self::Error>;
     /// The history (`None` when its tables do not exist yet).
     async fn history(&mut self, sql: &str) -> Result<Option<History>, Self::Error>;
     /// Takes the migration lock, waiting as long as the policy allows.
@@ -143,7 +149,7 @@ pub(crate) trait Driver {
 ///
 /// If the future is not ready at once, which would mean a blocking driver awaited
 /// something real.
-#[cfg(any(feature = "rusqlite", test))]
+#[cfg(any(feature = "rusqlite", feature = "cli", test))]
 pub(crate) fn finish_now<F: std::future::Future>(future: F) -> F::Output {
     let mut future = std::pin::pin!(future);
     let mut context = std::task::Context::from_waker(std::task::Waker::noop());
@@ -478,7 +484,7 @@ async fn check_drift<D: Driver>(
 
 /// The newest fingerprint recorded in the database (by any migration set sharing it)
 /// and the live schema.
-pub(crate) async fn fingerprints<D: Driver>(
+pub(crate) async fn fingerprints<D: Sql>(
     driver: &mut D,
     statements: &Statements,
 ) -> Result<(Option<String>, Fingerprint), D::Error> {
@@ -498,7 +504,7 @@ pub(crate) async fn fingerprints<D: Driver>(
 
 /// Records `text` as the fingerprint in one transaction (on SQLite with its schema
 /// counter, so that a start can tell cheaply whether the schema moved since).
-pub(crate) async fn record_fingerprint<D: Driver>(
+pub(crate) async fn record_fingerprint<D: Sql>(
     driver: &mut D,
     statements: &Statements,
     text: &str,
@@ -529,7 +535,7 @@ pub(crate) async fn record_fingerprint<D: Driver>(
 }
 
 /// Records SQLite's schema counter of this moment beside the fingerprint.
-async fn record_cookie<D: Driver>(driver: &mut D, statements: &Statements) -> Result<(), D::Error> {
+async fn record_cookie<D: Sql>(driver: &mut D, statements: &Statements) -> Result<(), D::Error> {
     let cookie = driver
         .rows("SELECT CAST(schema_version AS TEXT) FROM pragma_schema_version")
         .await?
@@ -553,7 +559,7 @@ async fn record_cookie<D: Driver>(driver: &mut D, statements: &Statements) -> Re
 
 /// Runs `body` between `BEGIN` (on SQLite `BEGIN IMMEDIATE`, which takes the write lock
 /// at once) and `COMMIT`, rolled back on error.
-async fn in_transaction<D: Driver, T>(
+async fn in_transaction<D: Sql, T>(
     driver: &mut D,
     body: impl AsyncFnOnce(&mut D) -> Result<T, D::Error>,
 ) -> Result<T, D::Error> {

@@ -64,18 +64,11 @@ impl<'c> Blocking<'c> {
     }
 }
 
-impl engine::Driver for Blocking<'_> {
+impl engine::Sql for Blocking<'_> {
     type Error = rusqlite::Error;
 
     fn dialect(&self) -> Dialect {
         Dialect::Sqlite
-    }
-
-    fn is_busy(&self, error: &rusqlite::Error) -> bool {
-        matches!(
-            error.sqlite_error_code(),
-            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-        )
     }
 
     async fn script(&mut self, sql: &str) -> rusqlite::Result<()> {
@@ -91,6 +84,15 @@ impl engine::Driver for Blocking<'_> {
 
     async fn rows(&mut self, sql: &str) -> rusqlite::Result<Vec<engine::TextRow>> {
         text_rows(self.conn, sql)
+    }
+}
+
+impl engine::Driver for Blocking<'_> {
+    fn is_busy(&self, error: &rusqlite::Error) -> bool {
+        matches!(
+            error.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        )
     }
 
     async fn history(&mut self, sql: &str) -> rusqlite::Result<Option<History>> {

@@ -47,6 +47,31 @@ pub(crate) enum Held {
     Release(String),
 }
 
+/// A console as the engine's SQL connection: what the engine writes once (reading and
+/// recording the fingerprint) runs on the `db` command's database too. Every console
+/// call completes before it returns, so [`crate::engine::finish_now`] drives these.
+pub(crate) struct AsSql<'a>(pub &'a mut dyn Console);
+
+impl crate::engine::Sql for AsSql<'_> {
+    type Error = Error;
+
+    fn dialect(&self) -> Dialect {
+        self.0.dialect()
+    }
+
+    async fn script(&mut self, sql: &str) -> Result<(), Error> {
+        self.0.script(sql)
+    }
+
+    async fn bind(&mut self, sql: &str, values: Vec<Param>) -> Result<(), Error> {
+        self.0.execute(sql, &values)
+    }
+
+    async fn rows(&mut self, sql: &str) -> Result<Vec<TextRow>, Error> {
+        self.0.rows(sql)
+    }
+}
+
 /// Runs `steps` in one transaction (on SQLite `BEGIN IMMEDIATE`, which takes the write
 /// lock at once), rolled back on any error.
 pub(crate) fn in_transaction<T>(

@@ -3,12 +3,12 @@
 
 use serde_json::json;
 
-use super::console::in_transaction;
+use super::console::AsSql;
 use super::output::print_json;
 use super::{Failure, Outcome, Session, redact};
 use crate::drift::{self, DriftCheck, Fingerprint};
-use crate::migrator::Value as Param;
-use crate::sql_text::{COOKIE_KEY, Dialect, FINGERPRINT_KEY, kind};
+use crate::engine;
+use crate::sql_text::kind;
 use crate::{Checksum, Version};
 
 /// What `db drift` found.
@@ -25,18 +25,12 @@ impl Session {
     /// The newest fingerprint recorded in this database (by any migration set sharing
     /// it) and the live schema.
     pub(super) fn fingerprints(&mut self) -> Result<(Option<String>, Fingerprint), Failure> {
-        let dialect = self.console.dialect();
-        let live = Fingerprint::from_rows(self.console.rows(drift::query(dialect))?);
-        let recorded = match live.recorded_query(dialect) {
-            Some(sql) => drift::newest(
-                self.console
-                    .rows(&sql)?
-                    .into_iter()
-                    .filter_map(|mut row| row.swap_remove(0)),
-            ),
-            None => None,
-        };
-        Ok((recorded, live))
+        let statements = self.migrator.statements(self.console.dialect());
+        let mut sql = AsSql(self.console.as_mut());
+        Ok(engine::finish_now(engine::fingerprints(
+            &mut sql,
+            &statements,
+        ))?)
     }
 
     /// Compares the live schema with the recorded fingerprint.
@@ -53,37 +47,15 @@ impl Session {
         })
     }
 
-    /// Records `text` as the fingerprint, in one transaction (on SQLite with its schema
-    /// counter, so that startup can tell cheaply whether the schema moved since).
+    /// Records `text` as the fingerprint, as a migrating run does.
     pub(super) fn record_fingerprint(&mut self, text: &str) -> Result<(), Failure> {
-        let dialect = self.console.dialect();
-        let statements = self.migrator.statements(dialect);
-        in_transaction(self.console.as_mut(), |console| {
-            for key in [FINGERPRINT_KEY, COOKIE_KEY] {
-                console.execute(&statements.delete_meta, &[Param::Text(key.to_owned())])?;
-            }
-            console.execute(
-                &statements.insert_meta,
-                &[
-                    Param::Text(FINGERPRINT_KEY.to_owned()),
-                    Param::Text(text.to_owned()),
-                ],
-            )?;
-            if dialect == Dialect::Sqlite {
-                let cookie = console
-                    .rows("SELECT schema_version FROM pragma_schema_version")?
-                    .into_iter()
-                    .next()
-                    .and_then(|mut row| row.swap_remove(0))
-                    .unwrap_or_default();
-                console.execute(
-                    &statements.insert_meta,
-                    &[Param::Text(COOKIE_KEY.to_owned()), Param::Text(cookie)],
-                )?;
-            }
-            Ok(())
-        })?;
-        Ok(())
+        let statements = self.migrator.statements(self.console.dialect());
+        let mut sql = AsSql(self.console.as_mut());
+        Ok(engine::finish_now(engine::record_fingerprint(
+            &mut sql,
+            &statements,
+            text,
+        ))?)
     }
 
     /// Runs `change` (which alters the schema: a revert, a baseline) and keeps the

@@ -57,17 +57,11 @@ impl Fake {
     }
 }
 
-impl Driver for Fake {
+impl Sql for Fake {
     type Error = FakeError;
 
     fn dialect(&self) -> Dialect {
         self.dialect.unwrap_or(Dialect::Sqlite)
-    }
-    fn is_busy(&self, error: &FakeError) -> bool {
-        error.0 == "busy"
-    }
-    fn groups(&self) -> bool {
-        self.groups
     }
     async fn script(&mut self, sql: &str) -> Result<(), FakeError> {
         let word = if sql.starts_with("CREATE") {
@@ -94,6 +88,15 @@ impl Driver for Fake {
         }
         self.steps.push("read schema".into());
         Ok(Vec::new())
+    }
+}
+
+impl Driver for Fake {
+    fn is_busy(&self, error: &FakeError) -> bool {
+        error.0 == "busy"
+    }
+    fn groups(&self) -> bool {
+        self.groups
     }
     async fn history(&mut self, _sql: &str) -> Result<Option<History>, FakeError> {
         self.steps.push("history".into());

@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use sqlx::pool::PoolConnection;
 use sqlx::Pool;
+use sqlx::pool::PoolConnection;
 
 use super::{Backend, sealed};
 use crate::error::Error;

@@ -49,7 +49,7 @@ impl<'r, DB: Backend> Session<'r, DB> {
     }
 }
 
-impl<DB> engine::Driver for Session<'_, DB>
+impl<DB> engine::Sql for Session<'_, DB>
 where
     DB: Backend,
     PoolConnection<DB>: Operations,
@@ -58,14 +58,6 @@ where
 
     fn dialect(&self) -> Dialect {
         DB::DIALECT
-    }
-
-    fn groups(&self) -> bool {
-        true
-    }
-
-    fn in_transaction(&self) -> bool {
-        self.in_transaction
     }
 
     async fn script(&mut self, sql: &str) -> Result<(), sqlx::Error> {
@@ -78,6 +70,20 @@ where
 
     async fn rows(&mut self, sql: &str) -> Result<Vec<engine::TextRow>, sqlx::Error> {
         self.conn.text_rows(sql).await
+    }
+}
+
+impl<DB> engine::Driver for Session<'_, DB>
+where
+    DB: Backend,
+    PoolConnection<DB>: Operations,
+{
+    fn groups(&self) -> bool {
+        true
+    }
+
+    fn in_transaction(&self) -> bool {
+        self.in_transaction
     }
 
     async fn history(&mut self, sql: &str) -> Result<Option<History>, sqlx::Error> {
