@@ -130,6 +130,47 @@ impl Plan {
     }
 }
 
+/// Where one recorded migration stands against the binary: the one judgement of a
+/// migration row that startup, `db status`, `db verify`, `db plan` and `db down` share.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Standing {
+    /// Finished, with the binary's checksum.
+    Applied,
+    /// Finished, with an older checksum that the lock's `amends` accepts.
+    Amended(Amendment),
+    /// Finished, with a checksum the binary does not have.
+    Edited,
+    /// Started outside a transaction and never marked finished.
+    HalfApplied,
+    /// Finished here, and not in the binary.
+    Missing,
+}
+
+/// The [`Standing`] of a migration row that recorded `recorded` (`None`: unreadable) and
+/// is `finished` or not, against `embedded`, the binary's migration of that version.
+pub fn standing(
+    embedded: Option<&Migration>,
+    recorded: Option<Checksum>,
+    finished: bool,
+) -> Standing {
+    if !finished {
+        return Standing::HalfApplied;
+    }
+    let Some(migration) = embedded else {
+        return Standing::Missing;
+    };
+    let Some(recorded) = recorded else {
+        return Standing::Edited;
+    };
+    if migration.checksum() == recorded {
+        return Standing::Applied;
+    }
+    match migration.amendments().iter().find(|a| a.from() == recorded) {
+        Some(amendment) => Standing::Amended(*amendment),
+        None => Standing::Edited,
+    }
+}
+
 /// Compares the whole history with the embedded migrations and decides what to run.
 /// Migrations above `target` are left pending. Every problem is reported at once.
 pub fn plan(
@@ -198,46 +239,39 @@ pub fn plan(
             RowKind::Migration => {
                 plan.newest_applied = plan.newest_applied.max(Some(row.version));
                 let embedded = migrations.get(row.version);
-                if !row.finished {
-                    let path = embedded.map_or_else(
-                        || format!("version {}", row.version),
-                        |m| m.path().to_owned(),
-                    );
-                    problems.push(HistoryProblem::HalfApplied {
+                match standing(embedded, Some(recorded), row.finished) {
+                    Standing::Applied => {}
+                    Standing::HalfApplied => problems.push(HistoryProblem::HalfApplied {
                         version: row.version,
-                        path,
-                    });
-                    continue;
-                }
-                let Some(migration) = embedded else {
-                    if policy.allows_missing() {
+                        path: embedded.map_or_else(
+                            || format!("version {}", row.version),
+                            |m| m.path().to_owned(),
+                        ),
+                    }),
+                    Standing::Missing if policy.allows_missing() => {
                         plan.warnings.push(format!(
                             "version {} is applied in this database but is not in this binary (allowed by the policy)",
                             row.version
                         ));
-                    } else {
-                        problems.push(HistoryProblem::Missing {
+                    }
+                    Standing::Missing => problems.push(HistoryProblem::Missing {
+                        version: row.version,
+                        recorded,
+                    }),
+                    Standing::Amended(amendment) => plan.amendments.push(PlannedAmendment {
+                        migration: embedded.expect("an amended migration is in the binary"),
+                        from: recorded,
+                        amendment,
+                    }),
+                    Standing::Edited => {
+                        let migration = embedded.expect("an edited migration is in the binary");
+                        problems.push(HistoryProblem::Edited {
                             version: row.version,
+                            path: migration.path(),
                             recorded,
+                            embedded: migration.checksum(),
                         });
                     }
-                    continue;
-                };
-                if migration.checksum() == recorded {
-                    continue;
-                }
-                match migration.amendments().iter().find(|a| a.from() == recorded) {
-                    Some(amendment) => plan.amendments.push(PlannedAmendment {
-                        migration,
-                        from: recorded,
-                        amendment: *amendment,
-                    }),
-                    None => problems.push(HistoryProblem::Edited {
-                        version: row.version,
-                        path: migration.path(),
-                        recorded,
-                        embedded: migration.checksum(),
-                    }),
                 }
             }
         }
@@ -576,6 +610,33 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn one_standing_of_a_row_for_every_reader() {
+        let list = standard();
+        let first = list.get(Version::new(1)).unwrap();
+        let stand = |m, recorded, finished| standing(m, recorded, finished);
+        assert_eq!(
+            stand(Some(first), Some(first.checksum()), true),
+            Standing::Applied
+        );
+        assert_eq!(
+            stand(Some(first), Some(first.checksum()), false),
+            Standing::HalfApplied
+        );
+        assert_eq!(
+            stand(Some(first), Some(sum("other")), true),
+            Standing::Edited
+        );
+        assert_eq!(stand(Some(first), None, true), Standing::Edited);
+        assert_eq!(stand(None, Some(sum("gone")), true), Standing::Missing);
+        assert_eq!(stand(None, None, false), Standing::HalfApplied);
+        let amended = list.get(Version::new(3)).unwrap();
+        assert!(matches!(
+            stand(Some(amended), Some(sum("select 3;")), true),
+            Standing::Amended(a) if a.reason() == "comment only"
+        ));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::console::{Console, TextRow};
+use crate::plan::{RecordedChecksum, Standing, standing};
 use crate::sql_text::{Dialect, ENVIRONMENT_KEY, kind, state};
 use crate::{Checksum, Error, Migrations, Policy, Version};
 
@@ -43,6 +44,20 @@ pub(crate) struct Recorded {
     pub rows: Vec<Row>,
     /// The environment stamp.
     pub stamp: Option<String>,
+}
+
+impl Row {
+    /// The recorded checksum (`None` when it is not one).
+    fn recorded(&self) -> Option<Checksum> {
+        RecordedChecksum::from_text(self.checksum.as_bytes())
+            .parse()
+            .ok()
+    }
+
+    /// Whether the row was marked finished.
+    fn finished(&self) -> bool {
+        self.state != state::STARTED
+    }
 }
 
 impl Recorded {
@@ -156,6 +171,17 @@ pub(crate) enum State {
 }
 
 impl State {
+    /// The state of a recorded migration, as the planner judges it.
+    fn of(standing: Standing) -> State {
+        match standing {
+            Standing::Applied => State::Applied,
+            Standing::Amended(_) => State::Amended,
+            Standing::Edited => State::Edited,
+            Standing::HalfApplied => State::HalfApplied,
+            Standing::Missing => State::Missing,
+        }
+    }
+
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             State::Applied => "applied",
@@ -199,20 +225,9 @@ pub(crate) fn entries(migrations: &Migrations, recorded: &Recorded) -> Vec<Entry
     let mut out: BTreeMap<(u8, Version), Entry> = BTreeMap::new();
     for migration in migrations.migrations() {
         let row = recorded.get(kind::MIGRATION, migration.version()).cloned();
-        let state = match &row {
-            None => State::Pending,
-            Some(row) if row.state == state::STARTED => State::HalfApplied,
-            Some(row) if row.checksum == migration.checksum().to_string() => State::Applied,
-            Some(row)
-                if migration
-                    .amendments()
-                    .iter()
-                    .any(|a| a.from().to_string() == row.checksum) =>
-            {
-                State::Amended
-            }
-            Some(_) => State::Edited,
-        };
+        let state = row.as_ref().map_or(State::Pending, |row| {
+            State::of(standing(Some(migration), row.recorded(), row.finished()))
+        });
         out.insert(
             (0, migration.version()),
             Entry {
@@ -233,11 +248,7 @@ pub(crate) fn entries(migrations: &Migrations, recorded: &Recorded) -> Vec<Entry
             version,
             name: row.name.clone(),
             path: None,
-            state: if row.state == state::STARTED {
-                State::HalfApplied
-            } else {
-                State::Missing
-            },
+            state: State::of(standing(None, row.recorded(), row.finished())),
             checksum: None,
             row: Some(row.clone()),
         });
