@@ -138,7 +138,7 @@ pub(crate) trait Driver: Sql {
     }
     /// Ends the run's changes: commits a transaction left open by grouping and makes
     /// commits that did not wait for the disk durable.
-    async fn end_run(&mut self, _statements: &Statements) -> Result<(), Error> {
+    async fn end_run(&mut self, _statements: &Statements) -> Result<(), Failure<Self::Error>> {
         Ok(())
     }
 }
@@ -457,7 +457,30 @@ async fn apply_pending<D: Driver>(
             })?;
         report.record_migration(migration, duration);
     }
-    driver.end_run(statements).await
+    // In a grouped run, the files after the last one that ran outside a transaction are
+    // still in the open transaction that `end_run` commits.
+    let open = pending.iter().rev().take_while(|m| m.transaction()).count();
+    let group = &pending[pending.len() - open..];
+    driver.end_run(statements).await.map_err(|failure| {
+        match (failure, group.first(), group.last()) {
+            // The COMMIT of a grouped run was sent: all of it or none of it committed.
+            (Failure::Lost(message), Some(first), Some(last)) => Error::OutcomeUnknown {
+                version: last.version(),
+                path: last.path(),
+                message: format!(
+                    "committing the run's one transaction, versions {} to {}: {message}",
+                    first.version(),
+                    last.version()
+                ),
+            },
+            (Failure::Lost(message) | Failure::Sql(message), _, _) => {
+                Error::database_message("committing the migrations", message)
+            }
+            (Failure::Bookkeeping(error), _, _) => {
+                Error::database("committing the migrations", error)
+            }
+        }
+    })
 }
 
 /// An up-to-date start whose schema may have moved: compare the live schema with the

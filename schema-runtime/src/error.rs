@@ -318,6 +318,16 @@ impl Error {
         }
     }
 
+    /// A failure that has a message and no driver error behind it.
+    pub(crate) fn database_message(context: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Database {
+            context: context.into(),
+            message: message.into(),
+            code: None,
+            source: None,
+        }
+    }
+
     /// The server's SQLSTATE (or SQLite's extended result code) behind this error, if any.
     ///
     /// ```

@@ -30,6 +30,8 @@ struct Fake {
     present: Vec<&'static str>,
     /// Files whose SQL fails (by the start of their text), and how.
     failing: Vec<(&'static str, Failure<FakeError>)>,
+    /// The connection goes away when the run's last transaction is committed.
+    commit_lost: bool,
     /// Every step asked for, in order.
     steps: Vec<String>,
 }
@@ -143,8 +145,11 @@ impl Driver for Fake {
         self.steps.push(format!("batch {}", versions.join(",")));
         Ok(vec![Duration::from_millis(1); batch.len()])
     }
-    async fn end_run(&mut self, _statements: &Statements) -> Result<(), Error> {
+    async fn end_run(&mut self, _statements: &Statements) -> Result<(), Failure<FakeError>> {
         self.steps.push("end run".into());
+        if self.commit_lost {
+            return Err(Failure::Lost("connection reset".into()));
+        }
         Ok(())
     }
 }
@@ -429,4 +434,35 @@ fn production_backs_up_before_the_first_change_only() {
     let mut fake = Fake::on(Dialect::Sqlite).replying(Some(history(&[1, 2, 3], "production")));
     run_with(&migrator(policy), &mut fake).unwrap();
     assert!(!fake.steps.iter().any(|s| s == "backup"));
+}
+
+#[test]
+fn a_grouped_run_whose_commit_is_lost_names_the_open_transaction() {
+    let list = vec![
+        migration(1, "create table a (id int);"),
+        migration(2, "create index c on a (id);").without_transaction(),
+        migration(3, "create table b (id int);"),
+        migration(4, "create table d (id int);"),
+    ];
+    let migrations: &'static Migrations = Box::leak(Box::new(Migrations::new(
+        Box::leak(list.into_boxed_slice()),
+        &[],
+        "",
+        "migrations",
+    )));
+    let migrator = Migrator::with_policy(migrations, test_policy().group_transactions(true));
+    let mut fake = Fake::on(Dialect::Postgres);
+    fake.groups = true;
+    fake.commit_lost = true;
+    let error = run_with(&migrator, &mut fake).unwrap_err();
+    match &error {
+        Error::OutcomeUnknown {
+            version, message, ..
+        } => {
+            assert_eq!(version.get(), 4);
+            assert!(message.contains("versions 3 to 4"), "{message}");
+        }
+        other => panic!("expected an unknown outcome, got {other:?}"),
+    }
+    assert_eq!(fake.steps.last().unwrap(), "unlock");
 }

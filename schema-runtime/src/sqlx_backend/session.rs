@@ -6,7 +6,7 @@ use sqlx::Pool;
 use sqlx::pool::PoolConnection;
 
 use super::Backend;
-use super::apply::{commit_group, execute, flush_commits, run_batch};
+use super::apply::{commit_group, connection_lost, execute, flush_commits, run_batch};
 use super::locks::MigrationLock;
 use super::operations::Operations;
 use crate::engine::{self, BatchFailure, Failure};
@@ -160,12 +160,15 @@ where
         run_batch(self, statements, batch, rows).await
     }
 
-    async fn end_run(&mut self, statements: &Statements) -> Result<(), Error> {
-        commit_group(self)
-            .await
-            .map_err(|e| Error::database("committing the migrations", e))?;
-        flush_commits(self, statements)
-            .await
-            .map_err(|e| Error::database("making the migrations durable", e))
+    async fn end_run(&mut self, statements: &Statements) -> Result<(), Failure<sqlx::Error>> {
+        if let Err(error) = commit_group(self).await {
+            if connection_lost(&error) {
+                // COMMIT was sent: whether the server ran it is not known here.
+                self.conn.close_on_drop();
+                return Err(Failure::Lost(error.to_string()));
+            }
+            return Err(Failure::Bookkeeping(error));
+        }
+        Ok(flush_commits(self, statements).await?)
     }
 }
