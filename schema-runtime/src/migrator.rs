@@ -167,6 +167,7 @@ impl Migrator {
             insert: dialect.insert_history(history),
             finish: dialect.finish_history(history),
             update_checksum: dialect.update_checksum(history),
+
             insert_stamp: dialect.insert_stamp(meta),
             delete_meta: dialect.delete_meta(meta),
             insert_meta: dialect.insert_meta(meta),
@@ -373,6 +374,7 @@ pub(crate) struct Statements {
     pub insert: String,
     pub finish: String,
     pub update_checksum: String,
+
     pub insert_stamp: String,
     pub delete_meta: String,
     pub insert_meta: String,

@@ -310,6 +310,41 @@ impl Dialect {
         )
     }
 
+    /// Removes a migration's row (a revert); binds: version.
+    pub(crate) fn delete_migration(self, table: &Identifier) -> String {
+        format!(
+            "DELETE FROM {} WHERE kind = '{}' AND version = {}",
+            table.quoted(self),
+            kind::MIGRATION,
+            self.placeholder(1)
+        )
+    }
+
+    /// Marks a finished migration row started again, before a revert that runs outside a
+    /// transaction; binds: version.
+    pub(crate) fn mark_started(self, table: &Identifier) -> String {
+        format!(
+            "UPDATE {} SET state = '{}' WHERE kind = '{}' AND version = {}",
+            table.quoted(self),
+            state::STARTED,
+            kind::MIGRATION,
+            self.placeholder(1)
+        )
+    }
+
+    /// Marks a half-applied row finished by hand (`db repair --resolved`); binds: kind,
+    /// version.
+    pub(crate) fn mark_resolved(self, table: &Identifier) -> String {
+        format!(
+            "UPDATE {} SET state = '{}' WHERE kind = {} AND version = {} AND state = '{}'",
+            table.quoted(self),
+            state::APPLIED,
+            self.placeholder(1),
+            self.placeholder(2),
+            state::STARTED
+        )
+    }
+
     /// Replaces a migration row's checksum; binds: new checksum, version.
     pub(crate) fn update_checksum(self, table: &Identifier) -> String {
         format!(

@@ -4,12 +4,13 @@
 
 use schema_core::Lock;
 
-use super::console::{self, Console, Param};
+use super::console::AsSql;
 use super::inspect::{self, Entry, Recorded, State};
 use super::{Failure, Outcome, Session};
 use crate::Version;
+use crate::engine;
 use crate::error::suggest;
-use crate::sql_text::{kind, state};
+use crate::sql_text::kind;
 
 impl Session {
     /// The applied migrations `down` reverts, newest first, each checked to have a down
@@ -89,65 +90,16 @@ impl Session {
         })
     }
 
-    /// Runs `migration`'s down file and removes its history row (one transaction where
-    /// the server's DDL is transactional), recording the revert in the history.
+    /// Runs `migration`'s down file and replaces its history row with a revert row, as
+    /// the engine does it ([`crate::engine::revert`]).
     fn revert(&mut self, migration: &'static crate::Migration) -> Result<(), Failure> {
-        let down = migration.down().expect("checked by reverts");
-        let dialect = self.console.dialect();
-        let statements = self.migrator.statements(dialect);
-        let transactional = down.transaction() && dialect.transactional_ddl();
-        let version = crate::migrator::version_to_sql(migration.version());
-        let delete = format!(
-            "DELETE FROM {} WHERE kind = '{}' AND version = {}",
-            statements.history_table,
-            kind::MIGRATION,
-            dialect.placeholder(1)
-        );
-        let audit = self.migrator.audit();
-        let mut row = audit.row(
-            kind::REVERT,
-            migration.version(),
-            migration.name(),
-            migration.checksum(),
-            true,
-        );
-        row.note = Some(format!("reverted with {}", down.path()));
-        let started = std::time::Instant::now();
-        let steps = |console: &mut dyn Console| -> Result<(), crate::Error> {
-            console
-                .script(down.sql())
-                .map_err(|e| crate::Error::Migration {
-                    version: migration.version(),
-                    path: down.path(),
-                    message: e.to_string(),
-                    in_transaction: transactional,
-                    whole_run: false,
-                })?;
-            console.execute(&delete, &[Param::Integer(version)])?;
-            console.execute(&statements.insert, &row.binds())
-        };
-        if transactional {
-            console::in_transaction(self.console.as_mut(), steps)?;
-        } else {
-            // Outside a transaction (a `no-transaction` down file, or any down file on
-            // MySQL/MariaDB, whose DDL commits as it goes) the migration is marked started
-            // first, like a non-transactional up: a down that fails half-way leaves it
-            // half-applied by name, for `db status`, startup and `db repair`.
-            let mark = format!(
-                "UPDATE {} SET state = '{}' WHERE kind = '{}' AND version = {}",
-                statements.history_table,
-                state::STARTED,
-                kind::MIGRATION,
-                dialect.placeholder(1)
-            );
-            self.console.execute(&mark, &[Param::Integer(version)])?;
-            steps(self.console.as_mut())?;
-        }
+        let mut sql = AsSql(self.console.as_mut());
+        let took = engine::finish_now(engine::revert(&self.migrator, &mut sql, migration))?;
         println!(
             "reverted {} with {} ({})",
             migration.path(),
-            down.path(),
-            crate::report::milliseconds(started.elapsed())
+            migration.down().expect("checked by reverts").path(),
+            crate::report::milliseconds(took)
         );
         if self.policy().writes_dev_lock() {
             self.unlock(migration);

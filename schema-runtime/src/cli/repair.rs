@@ -68,15 +68,11 @@ impl Session {
             }
             audit_row.note = Some(format!("marked resolved: {reason}"));
             (
-                format!(
-                    "UPDATE {} SET state = '{}' WHERE kind = '{}' AND version = {} AND state = '{}'",
-                    statements.history_table,
-                    state::APPLIED,
-                    row_kind,
-                    dialect.placeholder(1),
-                    state::STARTED
-                ),
-                vec![Param::Integer(row.version)],
+                dialect.mark_resolved(&self.policy().history_table),
+                vec![
+                    Param::Text(row_kind.to_owned()),
+                    Param::Integer(row.version),
+                ],
                 format!(
                     "version {version} ({}) is marked resolved; the next start goes on from it",
                     row.name
