@@ -167,7 +167,6 @@ impl Migrator {
             insert: dialect.insert_history(history),
             finish: dialect.finish_history(history),
             update_checksum: dialect.update_checksum(history),
-
             insert_stamp: dialect.insert_stamp(meta),
             delete_meta: dialect.delete_meta(meta),
             insert_meta: dialect.insert_meta(meta),
