@@ -311,6 +311,7 @@ impl Dialect {
     }
 
     /// Removes a migration's row (a revert); binds: version.
+    #[cfg_attr(not(feature = "cli"), allow(dead_code))]
     pub(crate) fn delete_migration(self, table: &Identifier) -> String {
         format!(
             "DELETE FROM {} WHERE kind = '{}' AND version = {}",
@@ -322,6 +323,7 @@ impl Dialect {
 
     /// Marks a finished migration row started again, before a revert that runs outside a
     /// transaction; binds: version.
+    #[cfg_attr(not(feature = "cli"), allow(dead_code))]
     pub(crate) fn mark_started(self, table: &Identifier) -> String {
         format!(
             "UPDATE {} SET state = '{}' WHERE kind = '{}' AND version = {}",
@@ -334,6 +336,7 @@ impl Dialect {
 
     /// Marks a half-applied row finished by hand (`db repair --resolved`); binds: kind,
     /// version.
+    #[cfg_attr(not(feature = "cli"), allow(dead_code))]
     pub(crate) fn mark_resolved(self, table: &Identifier) -> String {
         format!(
             "UPDATE {} SET state = '{}' WHERE kind = {} AND version = {} AND state = '{}'",

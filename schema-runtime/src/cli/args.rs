@@ -167,6 +167,7 @@ mod tests {
             ("../devlock.rs", include_str!("../devlock.rs")),
             ("../sqlite.rs", include_str!("../sqlite.rs")),
             ("../engine.rs", include_str!("../engine.rs")),
+            ("../engine/revert.rs", include_str!("../engine/revert.rs")),
             (
                 "../sqlx_backend/mod.rs",
                 include_str!("../sqlx_backend/mod.rs"),

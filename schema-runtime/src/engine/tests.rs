@@ -5,7 +5,10 @@
 use std::collections::VecDeque;
 
 use super::*;
-use crate::plan::RowKind;
+use std::time::Duration;
+
+use crate::migrator::HistoryValues;
+use crate::plan::{History, RowKind};
 use crate::{Checksum, Environment, Migrations, Policy};
 
 #[derive(Debug)]
