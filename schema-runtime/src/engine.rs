@@ -84,6 +84,12 @@ async fn run_locked<D: Driver>(
         .await
         .map_err(|e| Error::database("looking for migration histories", e))?;
     migrator.refuse_other_tools(present.into_iter().filter_map(|mut row| row.swap_remove(0)))?;
+    // A table of the history's name that another tool made is named before anything of
+    // ours is created beside it.
+    driver
+        .history(&statements.probe)
+        .await
+        .map_err(|e| reading_history(migrator, e))?;
     for create in &statements.create {
         driver
             .script(create)

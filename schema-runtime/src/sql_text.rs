@@ -310,6 +310,16 @@ impl Dialect {
         )
     }
 
+    /// A read of no rows that fails, before anything is created, when a table of the
+    /// history's name lacks a column of ours (another tool made it); the same shape as
+    /// [`read_history`](Self::read_history), so the executors read it the same way.
+    pub(crate) fn probe_history(self, table: &Identifier) -> String {
+        format!(
+            "SELECT version, checksum, checksum FROM (SELECT {HISTORY_COLUMNS} FROM {} WHERE 1 = 0) probe",
+            table.quoted(self)
+        )
+    }
+
     /// Removes a migration's row (a revert); binds: version.
     #[cfg_attr(not(feature = "cli"), allow(dead_code))]
     pub(crate) fn delete_migration(self, table: &Identifier) -> String {

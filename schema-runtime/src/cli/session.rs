@@ -56,9 +56,8 @@ impl Session {
     }
 
     pub(super) fn recorded(&mut self) -> Result<Recorded, Failure> {
-        Ok(inspect::recorded(
-            self.console.as_mut(),
-            self.migrator.policy(),
-        )?)
+        // A table of the history's name that another tool made is named as such.
+        inspect::recorded(self.console.as_mut(), self.migrator.policy())
+            .map_err(|e| self.migrator.history_error(e).into())
     }
 }

@@ -33,6 +33,8 @@ struct Fake {
     present: Vec<&'static str>,
     /// Files whose SQL fails (by the start of their text), and how.
     failing: Vec<(&'static str, Failure<FakeError>)>,
+    /// A table of the history's name lacks our columns.
+    foreign_history: bool,
     /// The connection goes away when the run's last transaction is committed.
     commit_lost: bool,
     /// Every step asked for, in order.
@@ -103,7 +105,14 @@ impl Driver for Fake {
     fn groups(&self) -> bool {
         self.groups
     }
-    async fn history(&mut self, _sql: &str) -> Result<Option<History>, FakeError> {
+    async fn history(&mut self, sql: &str) -> Result<Option<History>, FakeError> {
+        if sql.contains("WHERE 1 = 0") {
+            self.steps.push("probe history".into());
+            return match self.foreign_history {
+                true => Err(FakeError("column \"checksum\" does not exist")),
+                false => Ok(None),
+            };
+        }
         self.steps.push("history".into());
         self.histories.pop_front().unwrap_or(Ok(None))
     }
@@ -231,6 +240,7 @@ fn a_fresh_database_is_locked_checked_created_stamped_and_migrated_in_order() {
     assert_eq!(
         fake.steps_of(&[
             "history",
+            "probe",
             "lock",
             "look",
             "script create",
@@ -243,6 +253,7 @@ fn a_fresh_database_is_locked_checked_created_stamped_and_migrated_in_order() {
             "history",
             "lock",
             "look for histories",
+            "probe history",
             "script create",
             "script create",
             "history",
@@ -468,4 +479,22 @@ fn a_grouped_run_whose_commit_is_lost_names_the_open_transaction() {
         other => panic!("expected an unknown outcome, got {other:?}"),
     }
     assert_eq!(fake.steps.last().unwrap(), "unlock");
+}
+
+#[test]
+fn a_foreign_table_of_the_history_name_stops_the_run_before_anything_is_created() {
+    let mut fake = Fake::on(Dialect::Postgres);
+    fake.foreign_history = true;
+    let error = run_with(&migrator(test_policy()), &mut fake).unwrap_err();
+    assert!(error.to_string().contains("checksum"), "{error}");
+    assert_eq!(
+        fake.steps,
+        [
+            "history",
+            "lock",
+            "look for histories",
+            "probe history",
+            "unlock"
+        ]
+    );
 }

@@ -376,6 +376,18 @@ fn a_foreign_table_with_the_history_name_is_named(db: &Db) {
         start.all()
     );
     assert!(!start.stderr.contains(" at line "), "{}", start.all());
+    // Nothing of ours was created beside it, and `db status` names the table too.
+    let status = db.db("test", &["status"]);
+    assert_eq!(status.code, 1, "{}", status.all());
+    assert!(
+        status
+            .stderr
+            .contains("the table schema_history is not a migration history of this library"),
+        "{}",
+        status.all()
+    );
+    // No `schema_meta` was created: this succeeds only where it does not exist.
+    db.sql("CREATE TABLE schema_meta (id INTEGER)");
 }
 
 fn the_command_runs_inside_an_applications_runtime(db: &Db) {
