@@ -3,7 +3,7 @@
 //! messages tell whether rustc, and so the macro, ran at all).
 
 use crate::measure::{Samples, Tool};
-use crate::scratch::{Kind, Profile, TOOLS, Workspace};
+use crate::scratch::{Kind, Profile, Workspace};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Step {
@@ -41,9 +41,10 @@ pub struct StepRuns {
     pub fresh: Vec<(Tool, Vec<bool>)>,
 }
 
-/// Builds every crate of `kind` once so that what follows times only the crate itself.
-pub fn warm_up(workspace: &mut Workspace, kind: Kind, profile: Profile) {
-    for tool in TOOLS {
+/// Builds the crates of `kind` for `tools` once so that what follows times only the
+/// crate itself.
+pub fn warm_up(workspace: &mut Workspace, kind: Kind, profile: Profile, tools: &[Tool]) {
+    for &tool in tools {
         eprintln!(
             "  building {}-{} ({}; the first time on a machine also compiles its dependencies)",
             kind.name(),
@@ -54,11 +55,12 @@ pub fn warm_up(workspace: &mut Workspace, kind: Kind, profile: Profile) {
     }
 }
 
-/// `repetitions` rounds of `steps`, interleaving the tools' crates of `kind`.
+/// `repetitions` rounds of `steps`, interleaving the crates of `kind` of `tools`.
 pub fn measure(
     workspace: &mut Workspace,
     kind: Kind,
     profile: Profile,
+    tools: &[Tool],
     steps: &[Step],
     count: u64,
     repetitions: usize,
@@ -67,14 +69,14 @@ pub fn measure(
         .iter()
         .map(|&step| StepRuns {
             step,
-            samples: TOOLS
+            samples: tools
                 .iter()
                 .map(|&tool| Samples {
                     tool,
                     seconds: Vec::new(),
                 })
                 .collect(),
-            fresh: TOOLS.iter().map(|&tool| (tool, Vec::new())).collect(),
+            fresh: tools.iter().map(|&tool| (tool, Vec::new())).collect(),
         })
         .collect();
     for round in 0..repetitions {
@@ -86,9 +88,9 @@ pub fn measure(
         );
         for step_runs in runs.iter_mut() {
             let step = step_runs.step;
-            for offset in 0..TOOLS.len() {
-                let index = (round + offset) % TOOLS.len();
-                let tool = TOOLS[index];
+            for offset in 0..tools.len() {
+                let index = (round + offset) % tools.len();
+                let tool = tools[index];
                 let mut attempts = 0;
                 let build = loop {
                     attempts += 1;

@@ -24,6 +24,11 @@
 //!
 //! - `BENCH_SIZES` (default `100,1000,10000`): sizes of the in-process scenarios.
 //! - `BENCH_SCENARIOS` (default `sqlite,postgres,process,build`).
+//! - `BENCH_TOOLS` (default `floor,ours,sqlx,refinery`): the tools measured in every
+//!   scenario; `floor,ours,sqlx` skips refinery's 80-second builds. The floor must be
+//!   among them: every ratio is to it. Without ours, the no-op and fresh-process
+//!   scenarios still bring ours' database up to date, untimed: the floor reads its
+//!   history.
 //! - `BENCH_REPS`: rounds of every timed scenario but builds (defaults scale with size).
 //! - `BENCH_BUILD_SIZE` (default 1000): migrations in the scratch binaries.
 //! - `BENCH_BUILD_REPS` (default 3) and `BENCH_BUILD_PROFILES` (default `release`; `dev`
@@ -62,7 +67,7 @@ use serde_json::{Value, json};
 use crate::builds::Step;
 use crate::measure::Tool;
 use crate::report::{Outcome, Target, thousands};
-use crate::scratch::{Kind, Profile, Workspace};
+use crate::scratch::{Kind, Profile, TOOLS, Workspace};
 use crate::tools::Sets;
 
 static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
@@ -74,6 +79,8 @@ struct Config {
     quick: bool,
     sizes: Vec<u64>,
     scenarios: Vec<String>,
+    /// The measured tools, in [`TOOLS`]' order; the floor always among them.
+    tools: Vec<Tool>,
     repetitions: Option<usize>,
     build_size: u64,
     build_repetitions: usize,
@@ -107,6 +114,7 @@ impl Config {
                 quick,
                 sizes: vec![20],
                 scenarios: vec!["sqlite".into(), "postgres".into()],
+                tools: TOOLS.to_vec(),
                 repetitions: Some(1),
                 build_size: 20,
                 build_repetitions: 1,
@@ -128,6 +136,21 @@ impl Config {
                 "BENCH_SCENARIOS: unknown scenario {scenario} (sqlite, postgres, process, build)"
             );
         }
+        let chosen: Vec<Tool> = list("BENCH_TOOLS", "floor,ours,sqlx,refinery")
+            .iter()
+            .map(|t| match t.as_str() {
+                "floor" => Tool::Floor,
+                "ours" => Tool::Ours,
+                "sqlx" => Tool::Sqlx,
+                "refinery" => Tool::Refinery,
+                other => panic!("BENCH_TOOLS: unknown tool {other} (floor, ours, sqlx, refinery)"),
+            })
+            .collect();
+        assert!(
+            chosen.contains(&Tool::Floor),
+            "BENCH_TOOLS: floor is missing; it must be included, every ratio is to its median"
+        );
+        let tools = TOOLS.into_iter().filter(|t| chosen.contains(t)).collect();
         let build_profiles = list("BENCH_BUILD_PROFILES", "release")
             .iter()
             .map(|p| match p.as_str() {
@@ -140,6 +163,7 @@ impl Config {
             quick,
             sizes,
             scenarios,
+            tools,
             repetitions: number("BENCH_REPS"),
             build_size: number("BENCH_BUILD_SIZE").unwrap_or(1000) as u64,
             build_repetitions: number("BENCH_BUILD_REPS").unwrap_or(3),
@@ -338,7 +362,7 @@ fn main() {
         if config.runs("sqlite") {
             let reps = config.apply_repetitions(size);
             stage!("SQLite, apply all: {reps} rounds");
-            let samples = sqlite::apply_all(&sets, &runtime, &shm, reps);
+            let samples = sqlite::apply_all(&sets, &runtime, &shm, &config.tools, reps);
             record(
                 &mut outcomes,
                 outcome(
@@ -352,7 +376,7 @@ fn main() {
             );
             let reps = config.noop_repetitions(size);
             stage!("SQLite, no-op startup: {reps} rounds");
-            let samples = sqlite::noop(&sets, &runtime, &shm, reps);
+            let samples = sqlite::noop(&sets, &runtime, &shm, &config.tools, reps);
             record(
                 &mut outcomes,
                 outcome(
@@ -368,7 +392,7 @@ fn main() {
         if let Some(server) = server.as_ref().filter(|_| config.runs("postgres")) {
             let reps = config.apply_repetitions(size);
             stage!("PostgreSQL, apply all: {reps} rounds");
-            let samples = postgres::apply_all(&sets, &runtime, server, reps);
+            let samples = postgres::apply_all(&sets, &runtime, server, &config.tools, reps);
             let mut result = outcome(
                 "postgres.apply",
                 "PostgreSQL: apply all to an empty database",
@@ -389,7 +413,7 @@ fn main() {
             record(&mut outcomes, result);
             let reps = config.noop_repetitions(size);
             stage!("PostgreSQL, no-op startup: {reps} rounds");
-            let samples = postgres::noop(&sets, &runtime, server, reps);
+            let samples = postgres::noop(&sets, &runtime, server, &config.tools, reps);
             record(
                 &mut outcomes,
                 outcome(
@@ -413,17 +437,22 @@ fn main() {
             work.display()
         );
         let mut workspace = Workspace::create(&work, size);
-        builds::warm_up(&mut workspace, Kind::App, Profile::Release);
+        // The fresh-process floor reads the history ours' binary writes.
+        let mut app_tools = config.tools.clone();
+        if config.runs("process") && !app_tools.contains(&Tool::Ours) {
+            app_tools.insert(1, Tool::Ours);
+        }
+        builds::warm_up(&mut workspace, Kind::App, Profile::Release, &app_tools);
         if config.runs("build") {
             for &profile in &config.build_profiles {
-                builds::warm_up(&mut workspace, Kind::Embed, profile);
+                builds::warm_up(&mut workspace, Kind::Embed, profile, &config.tools);
             }
         }
         // Before the build scenario adds migrations to the binaries.
         if config.runs("process") {
             let reps = config.process_repetitions();
             stage!("SQLite, fresh process: {reps} rounds");
-            let samples = process::sqlite(&workspace, &shm, size, reps);
+            let samples = process::sqlite(&workspace, &shm, size, &config.tools, reps);
             record(
                 &mut outcomes,
                 outcome(
@@ -437,7 +466,8 @@ fn main() {
             );
             if let Some(server) = &server {
                 stage!("PostgreSQL, fresh process: {reps} rounds");
-                let samples = process::postgres(&workspace, &runtime, server, size, reps);
+                let samples =
+                    process::postgres(&workspace, &runtime, server, size, &config.tools, reps);
                 record(
                     &mut outcomes,
                     outcome(
@@ -459,8 +489,15 @@ fn main() {
                     "cargo build ({}), the macros alone: {reps} rounds",
                     profile.name()
                 );
-                let runs =
-                    builds::measure(&mut workspace, Kind::Embed, profile, &Step::ALL, size, reps);
+                let runs = builds::measure(
+                    &mut workspace,
+                    Kind::Embed,
+                    profile,
+                    &config.tools,
+                    &Step::ALL,
+                    size,
+                    reps,
+                );
                 for runs in runs {
                     let result = build_outcome(Kind::Embed, profile, runs, size, reps, &mut reran);
                     record(&mut outcomes, result);
@@ -471,6 +508,7 @@ fn main() {
                 &mut workspace,
                 Kind::App,
                 Profile::Release,
+                &config.tools,
                 &[Step::Touch],
                 size,
                 reps,
@@ -540,6 +578,7 @@ fn main() {
         "config": {
             "sizes": config.sizes,
             "scenarios": config.scenarios,
+            "tools": config.tools.iter().map(|t| t.key()).collect::<Vec<_>>(),
             "repetitions_override": config.repetitions,
             "build_size": config.build_size,
             "build_repetitions": config.build_repetitions,

@@ -254,19 +254,22 @@ async fn apply_once(tool: Tool, sets: &Sets, server: &Server, name: &str) -> Dur
     }
 }
 
-/// Applies all of `sets` to an empty database, `repetitions` interleaved rounds; ours
-/// also in grouped mode (one transaction for the run) up to 1,000 migrations: beyond,
-/// one transaction needs more locks than a default server has room for. Each tool's
-/// last database stays, up to date, for [`noop`].
+/// Applies all of `sets` to an empty database with each of `tools`, `repetitions`
+/// interleaved rounds; ours also in grouped mode (one transaction for the run) up to
+/// 1,000 migrations: beyond, one transaction needs more locks than a default server has
+/// room for. Each tool's last database stays, up to date, for [`noop`].
 pub fn apply_all(
     sets: &Sets,
     runtime: &Runtime,
     server: &Server,
+    tools: &[Tool],
     repetitions: usize,
 ) -> Vec<Samples> {
-    let mut tools = vec![Tool::Floor, Tool::Ours, Tool::Sqlx, Tool::Refinery];
-    if sets.count <= FLOOR_TRANSACTION {
-        tools.insert(2, Tool::OursGrouped);
+    let mut tools = tools.to_vec();
+    if sets.count <= FLOOR_TRANSACTION
+        && let Some(ours) = tools.iter().position(|&tool| tool == Tool::Ours)
+    {
+        tools.insert(ours + 1, Tool::OursGrouped);
     }
     let mut contestants: Vec<Contestant> = tools
         .iter()
@@ -301,12 +304,22 @@ pub fn apply_all(
     samples
 }
 
-/// The startup check on an up-to-date database, over a connection already open: the
-/// databases [`apply_all`] left, or new ones.
-pub fn noop(sets: &Sets, runtime: &Runtime, server: &Server, repetitions: usize) -> Vec<Samples> {
+/// The startup check of each of `tools` on an up-to-date database, over a connection
+/// already open: the databases [`apply_all`] left, or new ones (ours' whatever `tools`
+/// says: the floor reads it).
+pub fn noop(
+    sets: &Sets,
+    runtime: &Runtime,
+    server: &Server,
+    tools: &[Tool],
+    repetitions: usize,
+) -> Vec<Samples> {
     let (names, ours_pool, floor_pool, sqlx_pool, refinery_client) = runtime.block_on(async {
         let mut names = Vec::new();
         for tool in [Tool::Ours, Tool::Sqlx, Tool::Refinery] {
+            if tool != Tool::Ours && !tools.contains(&tool) {
+                continue;
+            }
             let name = server.name(tool.key());
             if !server.exists(&name) {
                 server.create(tool.key()).await;
@@ -314,32 +327,46 @@ pub fn noop(sets: &Sets, runtime: &Runtime, server: &Server, repetitions: usize)
             }
             names.push(name);
         }
+        let ours = server.name(Tool::Ours.key());
+        let sqlx_pool = if tools.contains(&Tool::Sqlx) {
+            Some(server.pool(&server.name(Tool::Sqlx.key())).await)
+        } else {
+            None
+        };
+        let refinery_client = if tools.contains(&Tool::Refinery) {
+            Some(
+                server
+                    .refinery_client(&server.name(Tool::Refinery.key()))
+                    .await,
+            )
+        } else {
+            None
+        };
         (
-            names.clone(),
-            server.pool(&names[0]).await,
-            server.pool(&names[0]).await,
-            server.pool(&names[1]).await,
-            server.refinery_client(&names[2]).await,
+            names,
+            server.pool(&ours).await,
+            server.pool(&ours).await,
+            sqlx_pool,
+            refinery_client,
         )
     });
-    let mut refinery_client = refinery_client;
     let migrator = Migrator::with_policy(sets.ours, policy());
     let count = sets.count;
-    let mut contestants = vec![
-        Contestant::new(Tool::Floor, || {
-            runtime.block_on(async {
-                let started = Instant::now();
-                let rows: Vec<(i64, String)> =
-                    sqlx::query_as("SELECT version, checksum FROM schema_history")
-                        .fetch_all(&floor_pool)
-                        .await
-                        .unwrap();
-                let elapsed = started.elapsed();
-                assert_eq!(rows.len() as u64, count);
-                elapsed
-            })
-        }),
-        Contestant::new(Tool::Ours, || {
+    let mut contestants = vec![Contestant::new(Tool::Floor, || {
+        runtime.block_on(async {
+            let started = Instant::now();
+            let rows: Vec<(i64, String)> =
+                sqlx::query_as("SELECT version, checksum FROM schema_history")
+                    .fetch_all(&floor_pool)
+                    .await
+                    .unwrap();
+            let elapsed = started.elapsed();
+            assert_eq!(rows.len() as u64, count);
+            elapsed
+        })
+    })];
+    if tools.contains(&Tool::Ours) {
+        contestants.push(Contestant::new(Tool::Ours, || {
             runtime.block_on(async {
                 let started = Instant::now();
                 let report = migrator.run_async(&ours_pool).await.unwrap();
@@ -347,15 +374,19 @@ pub fn noop(sets: &Sets, runtime: &Runtime, server: &Server, repetitions: usize)
                 assert!(report.is_up_to_date());
                 elapsed
             })
-        }),
-        Contestant::new(Tool::Sqlx, || {
+        }));
+    }
+    if let Some(sqlx_pool) = &sqlx_pool {
+        contestants.push(Contestant::new(Tool::Sqlx, move || {
             runtime.block_on(async {
                 let started = Instant::now();
-                sets.sqlx.run(&sqlx_pool).await.unwrap();
+                sets.sqlx.run(sqlx_pool).await.unwrap();
                 started.elapsed()
             })
-        }),
-        Contestant::new(Tool::Refinery, move || {
+        }));
+    }
+    if let Some(mut refinery_client) = refinery_client {
+        contestants.push(Contestant::new(Tool::Refinery, move || {
             runtime.block_on(async {
                 let started = Instant::now();
                 let report = sets
@@ -367,8 +398,8 @@ pub fn noop(sets: &Sets, runtime: &Runtime, server: &Server, repetitions: usize)
                 assert!(report.applied_migrations().is_empty());
                 elapsed
             })
-        }),
-    ];
+        }));
+    }
     let samples = interleave(
         &format!("postgres no-op {count}"),
         1,
@@ -378,7 +409,7 @@ pub fn noop(sets: &Sets, runtime: &Runtime, server: &Server, repetitions: usize)
     // Closes refinery's client, which the last contestant owns.
     drop(contestants);
     runtime.block_on(async {
-        for pool in [&ours_pool, &floor_pool, &sqlx_pool] {
+        for pool in [&ours_pool, &floor_pool].into_iter().chain(&sqlx_pool) {
             pool.close().await;
         }
         for name in &names {

@@ -15,7 +15,14 @@ use crate::postgres::Server;
 use crate::scratch::{Kind, Profile, Workspace};
 use crate::sqlite::remove_database;
 
-const TOOLS: [Tool; 3] = [Tool::Ours, Tool::Sqlx, Tool::Refinery];
+/// The tools with a database of their own among `tools`: ours always, since the floor
+/// reads its history (timed only when `tools` has it).
+fn with_database(tools: &[Tool]) -> Vec<Tool> {
+    [Tool::Ours, Tool::Sqlx, Tool::Refinery]
+        .into_iter()
+        .filter(|tool| *tool == Tool::Ours || tools.contains(tool))
+        .collect()
+}
 
 /// Runs `binary` with `args`; returns how long it took and what it printed.
 fn spawn(binary: &Path, args: &[&str]) -> (Duration, String) {
@@ -53,6 +60,7 @@ fn measure(
     label: &str,
     database: &str,
     targets: &[(Tool, String)],
+    tools: &[Tool],
     count: u64,
     repetitions: usize,
 ) -> Vec<Samples> {
@@ -67,6 +75,7 @@ fn measure(
     let ours_target = targets[0].1.clone();
     let mut all = vec![(Tool::Floor, ours_target)];
     all.extend(targets.iter().cloned());
+    all.retain(|(tool, _)| tools.contains(tool));
     let mut contestants: Vec<Contestant> = all
         .into_iter()
         .map(|(tool, target)| {
@@ -82,11 +91,17 @@ fn measure(
     interleave(label, 1, repetitions, &mut contestants)
 }
 
-/// Fresh processes on SQLite files in `dir`.
-pub fn sqlite(workspace: &Workspace, dir: &Path, count: u64, repetitions: usize) -> Vec<Samples> {
-    let targets: Vec<(Tool, String)> = TOOLS
-        .iter()
-        .map(|&tool| {
+/// Fresh processes of `tools` on SQLite files in `dir`.
+pub fn sqlite(
+    workspace: &Workspace,
+    dir: &Path,
+    count: u64,
+    tools: &[Tool],
+    repetitions: usize,
+) -> Vec<Samples> {
+    let targets: Vec<(Tool, String)> = with_database(tools)
+        .into_iter()
+        .map(|tool| {
             let path = dir.join(format!("process-{}.db", tool.key()));
             remove_database(&path);
             (tool, path.display().to_string())
@@ -97,6 +112,7 @@ pub fn sqlite(workspace: &Workspace, dir: &Path, count: u64, repetitions: usize)
         "sqlite fresh process",
         "sqlite",
         &targets,
+        tools,
         count,
         repetitions,
     );
@@ -106,22 +122,24 @@ pub fn sqlite(workspace: &Workspace, dir: &Path, count: u64, repetitions: usize)
     samples
 }
 
-/// Fresh processes connecting to PostgreSQL on loopback.
+/// Fresh processes of `tools` connecting to PostgreSQL on loopback.
 pub fn postgres(
     workspace: &Workspace,
     runtime: &Runtime,
     server: &Server,
     count: u64,
+    tools: &[Tool],
     repetitions: usize,
 ) -> Vec<Samples> {
+    let databases = with_database(tools);
     let names: Vec<String> = runtime.block_on(async {
         let mut names = Vec::new();
-        for tool in TOOLS {
+        for &tool in &databases {
             names.push(server.create(&format!("process_{}", tool.key())).await);
         }
         names
     });
-    let targets: Vec<(Tool, String)> = TOOLS
+    let targets: Vec<(Tool, String)> = databases
         .iter()
         .zip(&names)
         .map(|(&tool, name)| (tool, server.database_url(name)))
@@ -131,6 +149,7 @@ pub fn postgres(
         "postgres fresh process",
         "postgres",
         &targets,
+        tools,
         count,
         repetitions,
     );

@@ -75,7 +75,7 @@ impl Outcome {
         for samples in &self.samples {
             writeln!(
                 out,
-                "  {:<16} {:>12} {:>25} {:>8.2}x {:>7.2}x",
+                "  {:<16} {:>12} {:>25} {:>9} {:>8}",
                 samples.tool.label(),
                 unit.format(samples.median()),
                 format!(
@@ -83,8 +83,9 @@ impl Outcome {
                     unit.format(samples.min()),
                     unit.format(samples.max())
                 ),
-                self.ratio_to_floor(samples.tool).unwrap_or(f64::NAN),
-                self.ratio(samples.tool, Tool::Ours).unwrap_or(f64::NAN),
+                times(self.ratio_to_floor(samples.tool)),
+                // `–` where `BENCH_TOOLS` left ours out.
+                times(self.ratio(samples.tool, Tool::Ours)),
             )
             .unwrap();
         }
@@ -135,6 +136,11 @@ impl Outcome {
             "notes": self.notes,
         })
     }
+}
+
+/// A ratio as the tables print it: `1.23x`, or `–` without one.
+fn times(ratio: Option<f64>) -> String {
+    ratio.map_or_else(|| "–".to_owned(), |ratio| format!("{ratio:.2}x"))
 }
 
 #[derive(Clone, Copy)]

@@ -92,16 +92,20 @@ fn history_table(tool: Tool) -> &'static str {
     }
 }
 
-const TOOLS: [Tool; 4] = [Tool::Floor, Tool::Ours, Tool::Sqlx, Tool::Refinery];
-
 fn database_path(dir: &Path, tool: Tool) -> PathBuf {
     dir.join(format!("{}.db", tool.key()))
 }
 
-/// Applies all of `sets` to an empty file, `repetitions` interleaved rounds. Each tool's
-/// last file stays, up to date, for [`noop`].
-pub fn apply_all(sets: &Sets, runtime: &Runtime, dir: &Path, repetitions: usize) -> Vec<Samples> {
-    let mut contestants: Vec<Contestant> = TOOLS
+/// Applies all of `sets` to an empty file with each of `tools`, `repetitions` interleaved
+/// rounds. Each tool's last file stays, up to date, for [`noop`].
+pub fn apply_all(
+    sets: &Sets,
+    runtime: &Runtime,
+    dir: &Path,
+    tools: &[Tool],
+    repetitions: usize,
+) -> Vec<Samples> {
+    let mut contestants: Vec<Contestant> = tools
         .iter()
         .map(|&tool| {
             let path = database_path(dir, tool);
@@ -129,11 +133,21 @@ pub fn apply_all(sets: &Sets, runtime: &Runtime, dir: &Path, repetitions: usize)
     samples
 }
 
-/// The startup check on an up-to-date file, a fresh connection per sample: the files
-/// [`apply_all`] left, or new ones.
-pub fn noop(sets: &Sets, runtime: &Runtime, dir: &Path, repetitions: usize) -> Vec<Samples> {
+/// The startup check of each of `tools` on an up-to-date file, a fresh connection per
+/// sample: the files [`apply_all`] left, or new ones (ours' whatever `tools` says: the
+/// floor reads it).
+pub fn noop(
+    sets: &Sets,
+    runtime: &Runtime,
+    dir: &Path,
+    tools: &[Tool],
+    repetitions: usize,
+) -> Vec<Samples> {
     let path_of = |tool: Tool| database_path(dir, tool);
     for tool in [Tool::Ours, Tool::Sqlx, Tool::Refinery] {
+        if tool != Tool::Ours && !tools.contains(&tool) {
+            continue;
+        }
         let path = path_of(tool);
         if !path.exists() {
             apply_once(tool, sets, runtime, &path);
@@ -199,6 +213,7 @@ pub fn noop(sets: &Sets, runtime: &Runtime, dir: &Path, repetitions: usize) -> V
             }
         }),
     ];
+    contestants.retain(|c| tools.contains(&c.tool));
     let samples = interleave(
         &format!("sqlite no-op {count}"),
         1,
