@@ -18,15 +18,18 @@
 #![warn(missing_docs)]
 
 pub mod checksum;
+mod dialect;
 pub mod directive;
 pub mod lint;
 pub mod lock;
 pub mod name;
 pub mod source;
 pub mod sql;
+pub mod transaction;
 mod version;
 
 pub use checksum::Checksum;
+pub use dialect::Dialect;
 pub use directive::Directives;
 pub use lock::{Amendment, Lock, LockEntry, LockError};
 pub use name::{FileName, Side};

@@ -1,89 +1,399 @@
 //! The destructive-statement lint: data loss should be a decision, not an accident.
+//!
+//! The rules are data ([`RULES`]): the statement, why it loses data, and the dialects
+//! where it does. They are matched where a statement runs now: at the start of each
+//! top-level statement, inside a common table expression (`WITH d AS (DELETE …)`), in the
+//! body of a PostgreSQL `DO` block, and in the SQL that a migration runs dynamically
+//! (`EXECUTE '…'` in a `DO` block or a routine, MySQL's `PREPARE … FROM '…'`).
+//! Statements in the bodies of routines and triggers run later, when called, and do not
+//! count; dynamic SQL in them does, because it hides what it runs from every reader.
 
 use std::fmt;
 
-use crate::sql::{Statement, split_statements};
+use crate::Dialect;
+use crate::sql::{Token, TokenKind, literal_text, split_statements, tokenize};
 
 /// A statement that can destroy data.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Destructive {
     /// What kind of statement, for example `DROP TABLE` or `DELETE without WHERE`.
     pub kind: &'static str,
+    /// Why it loses data.
+    pub why: &'static str,
     /// 1-based line where the statement starts.
     pub line: usize,
     /// The statement's first line, shortened.
     pub excerpt: String,
+    /// Where it was found, when not as a statement of the file itself (`dynamic SQL`,
+    /// `a DO block`).
+    pub within: Option<&'static str>,
 }
 
 impl fmt::Display for Destructive {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} at line {}: `{}`", self.kind, self.line, self.excerpt)
+        write!(f, "{} at line {}", self.kind, self.line)?;
+        if let Some(within) = self.within {
+            write!(f, " in {within}")?;
+        }
+        write!(f, ": `{}` ({})", self.excerpt, self.why)
     }
 }
 
-/// Finds the statements in `sql` that destroy data: `DROP TABLE`, `DROP SCHEMA`,
-/// `DROP DATABASE`, `ALTER TABLE … DROP [COLUMN] col` (and `DROP PARTITION`),
-/// `TRUNCATE`, and `DELETE` without `WHERE`. Statements inside comments, strings and
-/// routine or trigger bodies do not count (they do not run now). Dropping an index,
-/// view, constraint, default or trigger loses no data and is not reported.
+/// One rule of the lint.
+#[derive(Debug)]
+pub struct Rule {
+    /// The statement, as messages name it.
+    pub kind: &'static str,
+    /// Why it loses data.
+    pub why: &'static str,
+    /// The dialects where it applies.
+    pub dialects: &'static [Dialect],
+    /// How it is recognised.
+    pub shape: Shape,
+}
+
+/// How a rule recognises its statement, from the statement's first word on.
+#[derive(Debug)]
+pub enum Shape {
+    /// These words, in order; each position lists the words that may stand there.
+    Words(&'static [&'static [&'static str]]),
+    /// These words, and later in the statement this sequence of words.
+    WordsThen(&'static [&'static [&'static str]], &'static [&'static str]),
+    /// `DELETE` with no `WHERE` of its own (one inside a subquery does not filter it).
+    DeleteWithoutWhere,
+    /// `ALTER TABLE … DROP` of a column, with or without the word `COLUMN`, among the
+    /// table's other changes (dropping a constraint, index or default loses no data).
+    AlterTableDropColumn,
+}
+
+const ALL: &[Dialect] = &Dialect::ALL;
+const SERVERS: &[Dialect] = &[Dialect::Postgres, Dialect::Mysql];
+const POSTGRES: &[Dialect] = &[Dialect::Postgres];
+const MYSQL: &[Dialect] = &[Dialect::Mysql];
+
+/// Every rule of the lint.
+pub const RULES: &[Rule] = &[
+    Rule {
+        kind: "DROP TABLE",
+        why: "removes the table and every row in it",
+        dialects: ALL,
+        shape: Shape::Words(&[&["DROP"], &["TABLE", "TABLES"]]),
+    },
+    Rule {
+        kind: "DROP SCHEMA",
+        why: "removes every table in the schema",
+        dialects: SERVERS,
+        shape: Shape::Words(&[&["DROP"], &["SCHEMA"]]),
+    },
+    Rule {
+        kind: "DROP DATABASE",
+        why: "removes every table in the database",
+        dialects: SERVERS,
+        shape: Shape::Words(&[&["DROP"], &["DATABASE"]]),
+    },
+    Rule {
+        kind: "DROP OWNED",
+        why: "removes every object the role owns, tables included",
+        dialects: POSTGRES,
+        shape: Shape::Words(&[&["DROP"], &["OWNED"]]),
+    },
+    Rule {
+        kind: "DROP … CASCADE",
+        why: "also drops the columns that use the type, domain or extension",
+        dialects: POSTGRES,
+        shape: Shape::WordsThen(&[&["DROP"], &["TYPE", "DOMAIN", "EXTENSION"]], &["CASCADE"]),
+    },
+    Rule {
+        kind: "TRUNCATE",
+        why: "removes every row",
+        dialects: SERVERS,
+        shape: Shape::Words(&[&["TRUNCATE"]]),
+    },
+    Rule {
+        kind: "DELETE without WHERE",
+        why: "removes every row",
+        dialects: ALL,
+        shape: Shape::DeleteWithoutWhere,
+    },
+    Rule {
+        kind: "REPLACE INTO",
+        why: "deletes each row it replaces, and what references it",
+        dialects: MYSQL,
+        shape: Shape::Words(&[&["REPLACE"], &["INTO", "LOW_PRIORITY", "DELAYED"]]),
+    },
+    Rule {
+        kind: "DROP COLUMN",
+        why: "removes the column's values",
+        dialects: ALL,
+        shape: Shape::AlterTableDropColumn,
+    },
+    Rule {
+        kind: "ALTER TABLE … DROP PARTITION",
+        why: "removes the partition's rows",
+        dialects: SERVERS,
+        shape: Shape::WordsThen(&[&["ALTER"], &["TABLE"]], &["DROP", "PARTITION"]),
+    },
+    Rule {
+        kind: "ALTER TABLE … TRUNCATE PARTITION",
+        why: "removes the partition's rows",
+        dialects: MYSQL,
+        shape: Shape::WordsThen(&[&["ALTER"], &["TABLE"]], &["TRUNCATE", "PARTITION"]),
+    },
+];
+
+/// Finds the statements in `sql` that destroy data, as `dialect` reads the text.
 ///
 /// ```
+/// use schema_core::Dialect;
 /// use schema_core::lint::find_destructive;
 ///
-/// let found = find_destructive("ALTER TABLE users ADD COLUMN a int;\nALTER TABLE users DROP COLUMN b;");
+/// let sql = "ALTER TABLE users ADD COLUMN a int;\nALTER TABLE users DROP COLUMN b;";
+/// let found = find_destructive(sql, Dialect::Postgres);
 /// assert_eq!(found.len(), 1);
 /// assert_eq!(found[0].kind, "DROP COLUMN");
 /// assert_eq!(found[0].line, 2);
-/// assert!(find_destructive("DELETE FROM sessions WHERE expired;").is_empty());
+/// assert!(find_destructive("DELETE FROM sessions WHERE expired;", Dialect::Sqlite).is_empty());
+/// let cte = "WITH d AS (DELETE FROM users RETURNING 1) SELECT count(*) FROM d;";
+/// assert_eq!(find_destructive(cte, Dialect::Postgres)[0].kind, "DELETE without WHERE");
 /// ```
-pub fn find_destructive(sql: &str) -> Vec<Destructive> {
-    split_statements(sql)
-        .iter()
-        .filter(|statement| !statement.is_routine_definition())
-        .filter_map(|statement| {
-            classify(statement).map(|kind| Destructive {
-                kind,
-                line: statement.line,
-                excerpt: excerpt(statement.text),
-            })
-        })
-        .collect()
-}
-
-fn classify(statement: &Statement<'_>) -> Option<&'static str> {
-    let words: Vec<&str> = statement.words().collect();
-    match words.as_slice() {
-        ["DROP", "TABLE" | "TABLES", ..] => Some("DROP TABLE"),
-        ["DROP", "TEMPORARY", "TABLE", ..] => None,
-        ["DROP", "SCHEMA", ..] => Some("DROP SCHEMA"),
-        ["DROP", "DATABASE", ..] => Some("DROP DATABASE"),
-        ["TRUNCATE", ..] => Some("TRUNCATE"),
-        ["DELETE", rest @ ..] if !rest.contains(&"WHERE") => Some("DELETE without WHERE"),
-        ["ALTER", "TABLE", rest @ ..] => alter_table_drops_data(rest),
-        _ => None,
-    }
-}
-
-fn alter_table_drops_data(words: &[&str]) -> Option<&'static str> {
-    let mut found = None;
-    for (i, word) in words.iter().enumerate() {
-        if *word != "DROP" {
-            continue;
+pub fn find_destructive(sql: &str, dialect: Dialect) -> Vec<Destructive> {
+    let mut found = Vec::new();
+    let statements = split_statements(sql, dialect);
+    // MySQL prepares from a variable as often as from a literal: a file that prepares
+    // has every literal read as the SQL it may run.
+    let prepares =
+        dialect == Dialect::Mysql && statements.iter().any(|s| s.words().any(|w| w == "PREPARE"));
+    for statement in &statements {
+        let routine = statement.is_routine_definition();
+        if !routine {
+            scan(&statement.tokens, sql, dialect, None, &mut found);
         }
-        match words.get(i + 1).copied() {
-            Some("COLUMN") => return Some("DROP COLUMN"),
-            Some("PARTITION") => return Some("ALTER TABLE … DROP PARTITION"),
-            Some(
-                "CONSTRAINT" | "INDEX" | "KEY" | "PRIMARY" | "FOREIGN" | "CHECK" | "DEFAULT"
-                | "NOT" | "IDENTITY" | "EXPRESSION" | "UNIQUE" | "TRIGGER" | "ROW" | "SYSTEM"
-                | "PERIOD",
-            ) => {}
-            Some(_) if words.get(i.wrapping_sub(2)) == Some(&"ALTER") => {} // ALTER [COLUMN] c DROP …
-            Some(_) => found = Some("ALTER TABLE … DROP column"),
-            None => {}
+        let first = statement.words().next();
+        if dialect == Dialect::Postgres && (first == Some("DO") || routine) {
+            for body in statement.tokens.iter().filter(|t| is_dollar_body(sql, t)) {
+                scan_body(sql, body, first == Some("DO"), &mut found);
+            }
+        }
+        let dynamic = statement.words().any(|w| w == "EXECUTE" || w == "PREPARE");
+        if (dynamic && (routine || dialect == Dialect::Mysql)) || prepares {
+            scan_literals(sql, &statement.tokens, dialect, &mut found);
         }
     }
+    found.sort_by_key(|d| d.line);
+    found.dedup();
     found
+}
+
+/// The destructive statements of a file that serves several dialects: each rule under
+/// each dialect's reading, once, with the dialect named where only some read it so.
+pub fn find_destructive_in(sql: &str, dialects: &[Dialect]) -> Vec<(Destructive, Vec<Dialect>)> {
+    let mut found: Vec<(Destructive, Vec<Dialect>)> = Vec::new();
+    for &dialect in dialects {
+        for item in find_destructive(sql, dialect) {
+            match found.iter_mut().find(|(d, _)| *d == item) {
+                Some((_, seen)) => seen.push(dialect),
+                None => found.push((item, vec![dialect])),
+            }
+        }
+    }
+    found.sort_by_key(|(d, _)| d.line);
+    found
+}
+
+/// Matches the rules at every place in `tokens` where a statement that runs now can
+/// start: the beginning, after `(` (a common table expression or subquery), after the
+/// `)` that ends a `WITH` clause, and after `AS` in `PREPARE name AS …`.
+fn scan(
+    tokens: &[Token],
+    sql: &str,
+    dialect: Dialect,
+    within: Option<&'static str>,
+    found: &mut Vec<Destructive>,
+) {
+    let starts_with = |word: &str| matches!(tokens.first().map(|t| &t.kind), Some(TokenKind::Word(w)) if w == word);
+    let with = starts_with("WITH");
+    let prepare = starts_with("PREPARE");
+    for at in 0..tokens.len() {
+        let starts_here = at == 0
+            || match &tokens[at - 1].kind {
+                TokenKind::Symbol('(') => true,
+                TokenKind::Symbol(')') => with,
+                TokenKind::Word(w) => prepare && w == "AS",
+                _ => false,
+            };
+        if starts_here && let Some(rule) = matching_rule(&tokens[at..], dialect) {
+            found.push(Destructive {
+                kind: rule.kind,
+                why: rule.why,
+                line: tokens[at].line,
+                excerpt: excerpt(&sql[tokens[at].start..statement_end(&tokens[at..])]),
+                within,
+            });
+        }
+    }
+}
+
+/// The rule `tokens` (from a statement's first word) matches under `dialect`, if any.
+fn matching_rule(tokens: &[Token], dialect: Dialect) -> Option<&'static Rule> {
+    let words: Vec<&str> = own_words(tokens);
+    RULES.iter().find(|rule| {
+        rule.dialects.contains(&dialect)
+            && match &rule.shape {
+                Shape::Words(pattern) => starts(&words, pattern),
+                Shape::WordsThen(pattern, then) => {
+                    starts(&words, pattern) && words.windows(then.len()).any(|w| w == *then)
+                }
+                Shape::DeleteWithoutWhere => {
+                    words.first() == Some(&"DELETE") && !words.contains(&"WHERE")
+                }
+                Shape::AlterTableDropColumn => {
+                    starts(&words, &[&["ALTER"], &["TABLE"]]) && drops_a_column(&words)
+                }
+            }
+    })
+}
+
+fn starts(words: &[&str], pattern: &[&[&str]]) -> bool {
+    words.len() >= pattern.len()
+        && pattern
+            .iter()
+            .zip(words)
+            .all(|(allowed, word)| allowed.contains(word))
+}
+
+/// The words of the statement that starts `tokens`, at its own nesting level: the words
+/// inside its parentheses (a subquery's `WHERE`) are not its own, and a `)` that closes
+/// an outer parenthesis ends it.
+fn own_words(tokens: &[Token]) -> Vec<&str> {
+    let mut depth = 0usize;
+    let mut words = Vec::new();
+    for token in tokens {
+        match &token.kind {
+            TokenKind::Symbol('(') => depth += 1,
+            TokenKind::Symbol(')') if depth == 0 => break,
+            TokenKind::Symbol(')') => depth -= 1,
+            TokenKind::Semicolon => break,
+            TokenKind::Word(word) if depth == 0 => words.push(word.as_str()),
+            _ => {}
+        }
+    }
+    words
+}
+
+/// Where the statement that starts `tokens` ends, as a byte offset.
+fn statement_end(tokens: &[Token]) -> usize {
+    let mut depth = 0usize;
+    let mut end = tokens.first().map_or(0, |t| t.end);
+    for token in tokens {
+        match &token.kind {
+            TokenKind::Symbol('(') => depth += 1,
+            TokenKind::Symbol(')') if depth == 0 => break,
+            TokenKind::Symbol(')') => depth -= 1,
+            TokenKind::Semicolon => break,
+            _ => {}
+        }
+        end = token.end;
+    }
+    end
+}
+
+fn drops_a_column(words: &[&str]) -> bool {
+    words.iter().enumerate().any(|(i, word)| {
+        *word == "DROP"
+            && match words.get(i + 1).copied() {
+                Some("COLUMN") => true,
+                Some(
+                    "CONSTRAINT" | "INDEX" | "KEY" | "PRIMARY" | "FOREIGN" | "CHECK" | "DEFAULT"
+                    | "NOT" | "IDENTITY" | "EXPRESSION" | "UNIQUE" | "TRIGGER" | "ROW" | "SYSTEM"
+                    | "PERIOD" | "PARTITION",
+                ) => false,
+                // ALTER [COLUMN] c DROP …
+                Some(_) => words.get(i.wrapping_sub(2)) != Some(&"ALTER"),
+                None => false,
+            }
+    })
+}
+
+fn is_dollar_body(sql: &str, token: &Token) -> bool {
+    token.kind == TokenKind::Literal && sql[token.start..].starts_with('$')
+}
+
+/// The body of a PostgreSQL `DO` block or routine: in a `DO` block its statements run
+/// now; in either, the SQL it runs with `EXECUTE` is read too.
+fn scan_body(sql: &str, body: &Token, runs_now: bool, found: &mut Vec<Destructive>) {
+    let text = literal_text(sql, body, Dialect::Postgres);
+    // A tag holds no line break: the body's first line is the tag's.
+    let offset_line = body.line;
+    let tokens = tokenize(&text, Dialect::Postgres);
+    let mut inner = Vec::new();
+    if runs_now {
+        // PL/pgSQL: statements end at `;`, and a block keyword may stand before one.
+        for piece in tokens.split(|t| t.kind == TokenKind::Semicolon) {
+            let from = piece
+                .iter()
+                .position(|t| {
+                    !matches!(&t.kind, TokenKind::Word(w) if matches!(w.as_str(), "BEGIN" | "THEN" | "ELSE" | "LOOP" | "DECLARE"))
+                })
+                .unwrap_or(piece.len());
+            scan(
+                &piece[from..],
+                &text,
+                Dialect::Postgres,
+                Some("a DO block"),
+                &mut inner,
+            );
+        }
+    }
+    if tokens
+        .iter()
+        .any(|t| t.kind == TokenKind::Word("EXECUTE".into()))
+    {
+        scan_literals(&text, &tokens, Dialect::Postgres, &mut inner);
+    }
+    for mut item in inner {
+        item.line += offset_line - 1;
+        found.push(item);
+    }
+}
+
+/// Reads each string literal of `tokens` (and all of them joined, for SQL built by
+/// concatenation) as SQL that may run dynamically.
+fn scan_literals(sql: &str, tokens: &[Token], dialect: Dialect, found: &mut Vec<Destructive>) {
+    let literals: Vec<(usize, String)> = tokens
+        .iter()
+        .filter(|t| t.kind == TokenKind::Literal && !is_dollar_body(sql, t))
+        .map(|t| (t.line, literal_text(sql, t, dialect)))
+        .collect();
+    let joined = literals
+        .iter()
+        .map(|(_, text)| text.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut candidates = literals.clone();
+    if let Some((line, _)) = literals.first() {
+        candidates.push((*line, joined));
+    }
+    for (line, text) in candidates {
+        for statement in split_statements(&text, dialect) {
+            let mut inner = Vec::new();
+            scan(
+                &statement.tokens,
+                &text,
+                dialect,
+                Some("dynamic SQL"),
+                &mut inner,
+            );
+            for mut item in inner {
+                item.line = line;
+                if !found
+                    .iter()
+                    .any(|f| f.kind == item.kind && f.line == item.line)
+                {
+                    found.push(item);
+                }
+            }
+        }
+    }
 }
 
 fn excerpt(text: &str) -> String {
@@ -96,76 +406,5 @@ fn excerpt(text: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn kinds(sql: &str) -> Vec<&'static str> {
-        find_destructive(sql).into_iter().map(|d| d.kind).collect()
-    }
-
-    #[test]
-    fn finds_each_kind() {
-        assert_eq!(kinds("DROP TABLE users;"), ["DROP TABLE"]);
-        assert_eq!(kinds("drop table if exists users"), ["DROP TABLE"]);
-        assert_eq!(kinds("DROP SCHEMA app CASCADE;"), ["DROP SCHEMA"]);
-        assert_eq!(kinds("DROP DATABASE app;"), ["DROP DATABASE"]);
-        assert_eq!(
-            kinds("ALTER TABLE users DROP COLUMN email;"),
-            ["DROP COLUMN"]
-        );
-        assert_eq!(
-            kinds("ALTER TABLE users DROP email;"),
-            ["ALTER TABLE … DROP column"]
-        );
-        assert_eq!(
-            kinds("ALTER TABLE users ADD x int, DROP COLUMN IF EXISTS y;"),
-            ["DROP COLUMN"]
-        );
-        assert_eq!(
-            kinds("ALTER TABLE t DROP PARTITION p1;"),
-            ["ALTER TABLE … DROP PARTITION"]
-        );
-        assert_eq!(kinds("TRUNCATE sessions;"), ["TRUNCATE"]);
-        assert_eq!(kinds("DELETE FROM sessions;"), ["DELETE without WHERE"]);
-    }
-
-    #[test]
-    fn a_bom_does_not_hide_the_first_statement() {
-        assert_eq!(kinds("\u{feff}DROP TABLE users;\r\n"), ["DROP TABLE"]);
-    }
-
-    #[test]
-    fn leaves_what_loses_no_data() {
-        for sql in [
-            "DROP INDEX users_email;",
-            "DROP VIEW active_users;",
-            "DROP TRIGGER t;",
-            "DROP TEMPORARY TABLE scratch;",
-            "ALTER TABLE users DROP CONSTRAINT users_email_key;",
-            "ALTER TABLE users ALTER COLUMN email DROP NOT NULL;",
-            "ALTER TABLE users ALTER email DROP DEFAULT;",
-            "ALTER TABLE users DROP PRIMARY KEY;",
-            "DELETE FROM sessions WHERE expires_at < now();",
-            "UPDATE users SET active = true;",
-            "-- DROP TABLE users;\nSELECT 'DROP TABLE users';",
-            "CREATE FUNCTION purge() RETURNS void AS $$ DELETE FROM sessions; $$ LANGUAGE sql;",
-            "CREATE TRIGGER cascade AFTER DELETE ON users BEGIN DELETE FROM posts; END;",
-        ] {
-            assert_eq!(kinds(sql), Vec::<&str>::new(), "{sql}");
-        }
-    }
-
-    #[test]
-    fn reports_line_and_excerpt() {
-        let found = find_destructive(
-            "CREATE TABLE a (x int);\n\nDROP TABLE legacy_accounts_with_a_rather_long_name_that_goes_on_and_on_and_on;",
-        );
-        assert_eq!(found[0].line, 3);
-        assert!(found[0].excerpt.ends_with('…'));
-        assert!(
-            found[0]
-                .to_string()
-                .starts_with("DROP TABLE at line 3: `DROP TABLE legacy")
-        );
-    }
-}
+#[path = "lint_tests.rs"]
+mod tests;

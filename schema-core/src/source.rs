@@ -6,9 +6,11 @@ use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::lint::find_destructive;
+use crate::Dialect;
+use crate::lint::find_destructive_in;
 use crate::lock::{LOCK_FILE_NAME, Lock};
 use crate::name::{FileName, Side};
+use crate::transaction::{TransactionControl, find_transaction_control};
 use crate::{Checksum, Directives, Version, sql};
 
 /// The folder name, inside the migrations folder, that holds seed data.
@@ -89,6 +91,8 @@ impl std::error::Error for SourceError {}
 
 struct Reader {
     errors: Vec<SourceError>,
+    /// The dialects the folder serves: every rule reads the SQL as each of them does.
+    dialects: Vec<Dialect>,
 }
 
 impl Reader {
@@ -187,7 +191,11 @@ impl Reader {
                 return None;
             }
         };
-        if !sql::has_sql(&text) {
+        if !self
+            .dialects
+            .iter()
+            .all(|&dialect| sql::has_sql(&text, dialect))
+        {
             self.error(display, "has no SQL (it is empty or holds only comments); write the migration or delete the file");
             return None;
         }
@@ -217,14 +225,26 @@ struct UpName {
     display: String,
 }
 
-/// Reads and judges a migrations folder.
+/// Reads and judges a migrations folder that serves `dialects` (all of them when the
+/// list is empty).
 ///
 /// `dir` is where the folder is; `display` is how to name it in messages (as the user
 /// wrote it, so messages do not depend on the machine). Every problem in the folder is
 /// returned, not just the first.
-pub fn read_folder(dir: &Path, display: &str) -> Result<SourceFolder, Vec<SourceError>> {
+pub fn read_folder(
+    dir: &Path,
+    display: &str,
+    dialects: &[Dialect],
+) -> Result<SourceFolder, Vec<SourceError>> {
     let display = display.trim_end_matches('/');
-    let mut reader = Reader { errors: Vec::new() };
+    let mut reader = Reader {
+        errors: Vec::new(),
+        dialects: if dialects.is_empty() {
+            Dialect::ALL.to_vec()
+        } else {
+            dialects.to_vec()
+        },
+    };
     if !dir.is_dir() {
         reader.error(
             display,
@@ -337,6 +357,21 @@ pub fn read_folder(dir: &Path, display: &str) -> Result<SourceFolder, Vec<Source
     } else {
         None
     };
+
+    for migration in &migrations {
+        let locked = lock
+            .as_ref()
+            .is_some_and(|lock| lock.get(migration.version).is_some());
+        if !locked {
+            transaction_rules(&mut reader, &migration.up);
+        }
+        if let Some(down) = &migration.down {
+            transaction_rules(&mut reader, down);
+        }
+    }
+    for seed in &seeds {
+        transaction_rules(&mut reader, &seed.file);
+    }
 
     if let Some(lock) = &lock {
         check_lock(&mut reader, lock, &lock_display, &up_names, &migrations);
@@ -479,8 +514,18 @@ fn check_lock(
 }
 
 fn lint(reader: &mut Reader, file: &SourceFile) {
-    let found = find_destructive(&file.text);
-    let list: Vec<String> = found.iter().map(ToString::to_string).collect();
+    let found = find_destructive_in(&file.text, &reader.dialects);
+    let every = reader.dialects.len();
+    let list: Vec<String> = found
+        .iter()
+        .map(|(item, seen)| match seen.len() < every {
+            true => {
+                let names: Vec<String> = seen.iter().map(ToString::to_string).collect();
+                format!("{item}, as {} reads it", names.join(" and "))
+            }
+            false => item.to_string(),
+        })
+        .collect();
     let what = match list.len() {
         0 => return,
         1 => "a destructive statement".to_owned(),
@@ -488,9 +533,33 @@ fn lint(reader: &mut Reader, file: &SourceFile) {
     };
     let message = format!(
         "contains {what} ({}); data loss should be a decision: if it is intended, add `-- schema: destructive` at the top of the file",
-        list.join(", ")
+        list.join("; ")
     );
     reader.error(&file.display, message);
+}
+
+/// A file that runs in the transaction the runtime opens for it must leave that
+/// transaction to the runtime.
+fn transaction_rules(reader: &mut Reader, file: &SourceFile) {
+    if file.directives.no_transaction {
+        return;
+    }
+    let mut found: Vec<TransactionControl> = Vec::new();
+    for &dialect in &reader.dialects {
+        for item in find_transaction_control(&file.text, dialect) {
+            if !found.contains(&item) {
+                found.push(item);
+            }
+        }
+    }
+    for item in found {
+        let fix = if item.statement.to_ascii_uppercase().starts_with("PRAGMA") {
+            "SQLite's table-rebuild recipe works outside a transaction: start the file with `-- schema: no-transaction`, then `PRAGMA foreign_keys = OFF;`, `BEGIN;`, the rebuild, `PRAGMA foreign_key_check;`, `COMMIT;`, `PRAGMA foreign_keys = ON;`"
+        } else {
+            "if the file must manage its own transaction, start it with `-- schema: no-transaction` (the runtime then records it as started before it runs and finished after); otherwise remove the statement"
+        };
+        reader.error(&file.display, format!("{item}; {fix}"));
+    }
 }
 
 #[cfg(test)]
@@ -544,7 +613,7 @@ mod tests {
             fs::write(path, text).unwrap();
         }
         fn read(&self) -> Result<SourceFolder, Vec<SourceError>> {
-            read_folder(self.0.path(), "migrations")
+            read_folder(self.0.path(), "migrations", &[])
         }
         fn errors(&self) -> Vec<String> {
             self.read()
@@ -747,7 +816,7 @@ mod tests {
         assert_eq!(
             folder.errors(),
             [
-                "migrations/2_b.sql: contains a destructive statement (DELETE without WHERE at line 2: `DELETE FROM x`); data loss should be a decision: if it is intended, add `-- schema: destructive` at the top of the file"
+                "migrations/2_b.sql: contains a destructive statement (DELETE without WHERE at line 2: `DELETE FROM x` (removes every row)); data loss should be a decision: if it is intended, add `-- schema: destructive` at the top of the file"
             ]
         );
         folder.write(

@@ -11,7 +11,7 @@ use schema_core::source::{SourceFile, SourceFolder, SourceMigration, SourceSeed}
 use crate::input::Input;
 
 pub fn expand(input: &Input) -> TokenStream {
-    match schema_core::read_folder(&input.dir, &input.display) {
+    match schema_core::read_folder(&input.dir, &input.display, &input.dialects) {
         Ok(folder) => migrations(&folder),
         Err(errors) => {
             let errors = errors.iter().map(|error| {

@@ -111,6 +111,7 @@ fn write_fixtures() {
     damaged_locks();
     locked_migrations();
     destructive_lint();
+    dialect_rules();
     several_errors();
     passing_folders();
 }
@@ -462,6 +463,103 @@ fn several_errors() {
         .write("0005_a.sql", ADD_PHONE)
         .write("0005_b.sql", ADD_PHONE)
         .write("archive/0000_old.sql", CREATE_USERS);
+}
+
+/// The lint and the transaction rules read the SQL as each dialect's server does.
+fn dialect_rules() {
+    case(
+        "lint_bypasses_sqlite",
+        &[("0001_create_users.sql", CREATE_USERS)],
+    )
+    .lock()
+    .write(
+        "0002_nested_comment.sql",
+        "/* note /* */ DROP TABLE users; /* */\n",
+    );
+    case("lint_bypasses_mysql", &[("0001_create_users.sql", CREATE_USERS)])
+        .lock()
+        .write("0002_hash_comment.sql", "# it's\nDROP TABLE users; -- '\n")
+        .write(
+            "0003_backslash_escape.sql",
+            "SELECT 'it\\''; DROP TABLE users; -- '\n",
+        )
+        .write(
+            "0004_executable_comment.sql",
+            "/*!50000 DROP TABLE users */;\n",
+        )
+        .write(
+            "0005_end_case.sql",
+            "CREATE PROCEDURE p() BEGIN CASE 1 WHEN 1 THEN SELECT 1; END CASE; END;\nDROP TABLE users;\n",
+        )
+        .write(
+            "0006_replace_into.sql",
+            "REPLACE INTO users (id, name) VALUES (1, 'Ada');\n",
+        )
+        .write(
+            "0007_prepare.sql",
+            "SET @s = 'DROP TABLE users';\nPREPARE s FROM @s;\nEXECUTE s;\n",
+        );
+    case(
+        "lint_bypasses_postgres",
+        &[("0001_create_users.sql", CREATE_USERS)],
+    )
+    .lock()
+    .write(
+        "0002_cte.sql",
+        "WITH d AS (DELETE FROM users RETURNING 1) SELECT count(*) FROM d;\n",
+    )
+    .write(
+        "0003_do_execute.sql",
+        "DO $$\nBEGIN\n  EXECUTE 'DROP TABLE users';\nEND $$;\n",
+    )
+    .write("0004_drop_type_cascade.sql", "DROP TYPE mood CASCADE;\n")
+    .write("0005_drop_owned.sql", "DROP OWNED BY app;\n")
+    .write(
+        "0006_where_in_subquery.sql",
+        "DELETE FROM users USING (SELECT id FROM banned WHERE active) b;\n",
+    );
+    case(
+        "transaction_control",
+        &[
+            (
+                "0001_create_a.sql",
+                b"CREATE TABLE a (id INTEGER);\nROLLBACK;\n",
+            ),
+            (
+                "0002_create_b.sql",
+                b"BEGIN;\nCREATE TABLE b (id INTEGER);\nCOMMIT;\n",
+            ),
+            (
+                "0002_create_b.down.sql",
+                b"-- COMMIT; in a comment does not count\nDROP TABLE b;\nEND;\n",
+            ),
+        ],
+    );
+    case(
+        "sqlite_foreign_keys_pragma",
+        &[
+            ("0001_create_parent.sql", b"CREATE TABLE parent (id INTEGER PRIMARY KEY);\nCREATE TABLE child (parent_id INTEGER REFERENCES parent (id) ON DELETE CASCADE);\n"),
+            (
+                "0002_rebuild_parent.sql",
+                b"PRAGMA foreign_keys = OFF;\nCREATE TABLE parent_new (id INTEGER PRIMARY KEY, name TEXT);\nINSERT INTO parent_new (id) SELECT id FROM parent;\nDROP TABLE parent;\nALTER TABLE parent_new RENAME TO parent;\nPRAGMA foreign_keys = ON;\n",
+            ),
+        ],
+    );
+    case(
+        "unknown_dialect",
+        &[("0001_create_users.sql", CREATE_USERS)],
+    );
+    // Passes: PostgreSQL nests comments, and a no-transaction file has its own BEGIN.
+    case("dialect_named", &[("0001_create_users.sql", CREATE_USERS)])
+        .lock()
+        .write(
+            "0002_comment.sql",
+            "/* a /* b */ DROP TABLE users; */ SELECT 1;\n",
+        )
+        .write(
+            "0003_own_transaction.sql",
+            "-- schema: no-transaction\nBEGIN;\nCREATE TABLE t (id INTEGER);\nCOMMIT;\n",
+        );
 }
 
 fn passing_folders() {

@@ -35,7 +35,7 @@ fn sql_message(error: sqlx::Error) -> String {
 /// The statements of a `no-transaction` file, for PostgreSQL, which would otherwise run a
 /// multi-statement string in one implicit transaction (and refuse `CONCURRENTLY` in it).
 fn split_for_no_transaction(sql: &'static str) -> Vec<&'static str> {
-    schema_core::sql::split_statements(sql)
+    schema_core::sql::split_statements(sql, schema_core::Dialect::Postgres)
         .into_iter()
         .map(|statement| statement.text)
         .collect()
