@@ -218,6 +218,10 @@ async fn run_locked<D: Driver>(
                     path: seed.path(),
                     message,
                 },
+                Failure::EndedTransaction => Error::TransactionEnded {
+                    version: seed.version(),
+                    path: seed.path(),
+                },
                 Failure::Bookkeeping(error) => Error::database(
                     format!(
                         "recording seed {} (version {}) in the history",
@@ -286,6 +290,10 @@ async fn apply_pending<D: Driver>(
                         in_transaction: true,
                         whole_run: true,
                     },
+                    BatchFailure::EndedTransaction(at) => Error::TransactionEnded {
+                        version: batch[at].version(),
+                        path: batch[at].path(),
+                    },
                     BatchFailure::Bookkeeping(error) => {
                         Error::database("recording the migration history", error)
                     }
@@ -327,6 +335,10 @@ async fn apply_pending<D: Driver>(
                     path: migration.path(),
                     message,
                 },
+                Failure::EndedTransaction => Error::TransactionEnded {
+                    version: migration.version(),
+                    path: migration.path(),
+                },
                 Failure::Bookkeeping(error) => Error::database(
                     format!(
                         "recording {} (version {}) in the history",
@@ -356,6 +368,9 @@ async fn apply_pending<D: Driver>(
             },
             (Failure::Lost(message) | Failure::Sql(message), _, _) => {
                 Error::database_message("committing the migrations", message)
+            }
+            (Failure::EndedTransaction, _, _) => {
+                Error::database_message("committing the migrations", "the transaction ended early")
             }
             (Failure::Bookkeeping(error), _, _) => {
                 Error::database("committing the migrations", error)

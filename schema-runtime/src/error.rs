@@ -105,6 +105,19 @@ pub enum Error {
         whole_run: bool,
     },
 
+    /// A migration (or seed) that runs in a transaction ended that transaction itself
+    /// (`COMMIT`, `END`, `ROLLBACK` in the file), so its history row was not written: the
+    /// build refuses such a file, this is the runtime's second line of defence.
+    #[error(
+        "{path} (version {version}) ended the transaction it runs in (a COMMIT, END or ROLLBACK in the file), so it was not recorded as applied; what it did before that statement may be committed. Check what of it is in the database, start the file with `-- schema: no-transaction` so that it manages its own transaction (it is then recorded as started before it runs and finished after), and start again"
+    )]
+    TransactionEnded {
+        /// The version.
+        version: Version,
+        /// The file.
+        path: &'static str,
+    },
+
     /// The connection to the server was lost while a migration (or seed) and its history
     /// row were being committed: the server may or may not have committed them.
     #[error(

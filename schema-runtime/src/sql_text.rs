@@ -119,6 +119,21 @@ pub(crate) const OTHER_TOOLS: [(&str, &str); 3] = [
     ("diesel", "__diesel_schema_migrations"),
 ];
 
+/// Opens a PostgreSQL migration step's transaction-local mark: a file that ends the
+/// transaction (`COMMIT`, `ROLLBACK`) loses it, and [`STEP_CHECK`] then fails before the
+/// history row is written.
+#[cfg_attr(not(feature = "sqlx-postgres"), allow(dead_code))]
+pub(crate) const STEP_MARK: &str = "SET LOCAL schema_runtime.step = 'open';\n";
+
+/// The error text [`STEP_CHECK`] raises.
+#[cfg_attr(not(feature = "sqlx-postgres"), allow(dead_code))]
+pub(crate) const STEP_ENDED: &str = "schema_runtime: the migration ended its own transaction";
+
+/// Fails, naming [`STEP_ENDED`], when the step's transaction is no longer the one
+/// [`STEP_MARK`] marked. No extra round trip: it travels in the step's message.
+#[cfg_attr(not(feature = "sqlx-postgres"), allow(dead_code))]
+pub(crate) const STEP_CHECK: &str = "SELECT CAST(CASE WHEN current_setting('schema_runtime.step', true) = 'open' THEN '1' ELSE 'schema_runtime: the migration ended its own transaction' END AS integer)";
+
 /// The history row columns an insert fills, in order.
 pub const HISTORY_COLUMNS: &str = "version, name, kind, checksum, state, applied_at, execution_ms, app_version, environment, applied_by, note";
 

@@ -302,6 +302,10 @@ fn execute(
         tx.execute_batch(sql)
             .map_err(|e| Failure::Sql(e.to_string()))?;
         let duration = started.elapsed();
+        if tx.is_autocommit() {
+            // The file ended the transaction: its row must not be written on its own.
+            return Err(Failure::EndedTransaction);
+        }
         row.execution_ms = duration.as_millis() as i64;
         insert_row(&tx, statements, &row).map_err(bookkeeping)?;
         tx.commit().map_err(bookkeeping)?;

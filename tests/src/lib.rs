@@ -29,6 +29,11 @@ pub static REVERSIBLE: Migrations = schema_runtime::embed_migrations!("fixtures/
 /// Two migrations whose first down file drops a table and then fails.
 pub static BROKEN_DOWN: Migrations = schema_runtime::embed_migrations!("fixtures/broken_down");
 
+/// A second migration that ends its own transaction (`ROLLBACK`), embedded as MySQL's
+/// (which has no transaction rule) so that it gets past the build to the runtime.
+pub static ENDS_TRANSACTION: Migrations =
+    schema_runtime::embed_migrations!("fixtures/ends_transaction", dialects = "mysql");
+
 /// A fixture set by name, for the runner binaries.
 pub fn fixture(name: &str) -> Option<&'static Migrations> {
     match name {

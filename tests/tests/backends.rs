@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use schema_runtime::drift::DriftCheck;
 use schema_runtime::sqlx::{self, MySqlPool, PgPool, Row, SqlitePool};
 use schema_runtime::{Environment, Error, HistoryProblem, Migrations, Migrator, Policy, Report};
-use schema_tests::{EDITED_AFTER, EDITED_BEFORE, FAILING, PORTABLE, Server, ServerDatabase};
+use schema_tests::{
+    EDITED_AFTER, EDITED_BEFORE, ENDS_TRANSACTION, FAILING, PORTABLE, Server, ServerDatabase,
+};
 
 /// A fresh database on one backend.
 enum Target {
@@ -196,6 +198,55 @@ where
         .collect()
 }
 
+/// The runtime's second line of defence behind the build's transaction rule.
+async fn a_file_that_ends_its_transaction_is_never_recorded(t: &Target) {
+    let result = t.run(&ENDS_TRANSACTION, test_policy()).await;
+    if !t.transactional_ddl() {
+        // MySQL runs no migration in a transaction: the ROLLBACK has nothing to end.
+        result.unwrap();
+        return;
+    }
+    let error = result.unwrap_err();
+    assert!(
+        matches!(error, Error::TransactionEnded { version, .. } if version.get() == 2),
+        "{error:?}"
+    );
+    let text = error.to_string();
+    assert!(
+        text.contains("2_rolls_back.sql (version 2) ended the transaction"),
+        "{text}"
+    );
+    assert!(text.contains("-- schema: no-transaction"), "{text}");
+    assert_eq!(t.history().await, ["1 create_kept migration applied"]);
+    assert!(!t.tables().await.contains(&"gone".to_owned()));
+    // Refused again, never recorded, on the next start too.
+    assert!(t.run(&ENDS_TRANSACTION, test_policy()).await.is_err());
+    assert_eq!(t.history().await, ["1 create_kept migration applied"]);
+}
+
+/// The same in one transaction for the whole run: the ROLLBACK undoes the files before
+/// it too, and the file that ended it is named.
+async fn a_file_that_ends_the_grouped_transaction_is_named(t: &Target) {
+    let result = t
+        .run(&ENDS_TRANSACTION, test_policy().group_transactions(true))
+        .await;
+    if !t.transactional_ddl() {
+        result.unwrap();
+        return;
+    }
+    let error = result.unwrap_err();
+    assert!(
+        matches!(error, Error::TransactionEnded { version, .. } if version.get() == 2),
+        "{error:?}"
+    );
+    assert!(!t.tables().await.contains(&"gone".to_owned()));
+    let history = t.history().await;
+    assert!(
+        history.is_empty() || history == ["1 create_kept migration applied"],
+        "{history:?}"
+    );
+}
+
 fn test_policy() -> Policy {
     Policy::new(Environment::Test)
 }
@@ -211,6 +262,8 @@ macro_rules! on_every_backend {
 }
 
 on_every_backend!(
+    a_file_that_ends_its_transaction_is_never_recorded,
+    a_file_that_ends_the_grouped_transaction_is_named,
     applies_everything_then_nothing,
     seeds_run_only_in_development_when_asked,
     failed_migration_is_rolled_back_or_clearly_marked,

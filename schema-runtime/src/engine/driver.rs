@@ -21,6 +21,9 @@ pub(crate) enum Failure<E> {
     /// The connection went away after the server may have had the whole step, its
     /// `COMMIT` included: whether it committed is not known here.
     Lost(String),
+    /// The file ended the transaction it runs in (`COMMIT`, `ROLLBACK`): its history
+    /// row was not written.
+    EndedTransaction,
     /// Our own statements (the history row, `BEGIN`, `COMMIT`) failed.
     Bookkeeping(E),
 }
@@ -37,6 +40,8 @@ impl<E> From<E> for Failure<E> {
 pub(crate) enum BatchFailure<E> {
     /// The file at this index of the batch fails on its own, with the database's words.
     File(usize, String),
+    /// The file at this index ended the run's transaction itself.
+    EndedTransaction(usize),
     /// Every file runs on its own: the history rows failed.
     Bookkeeping(E),
 }

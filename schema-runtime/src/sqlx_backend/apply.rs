@@ -11,7 +11,7 @@ use super::operations::Operations;
 use super::session::Session;
 use crate::engine::{self, BatchFailure, Failure};
 use crate::migrator::{HistoryValues, Statements, Value};
-use crate::sql_text::Dialect;
+use crate::sql_text::{Dialect, STEP_CHECK, STEP_ENDED, STEP_MARK};
 
 /// Whether the connection itself went away (rather than the server refusing a statement).
 pub(super) fn connection_lost(error: &sqlx::Error) -> bool {
@@ -19,6 +19,31 @@ pub(super) fn connection_lost(error: &sqlx::Error) -> bool {
         error,
         sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed | sqlx::Error::PoolClosed
     )
+}
+
+/// Whether the file just run ended the SQLite transaction it ran in. SQLite has no SQL
+/// that tells whether a transaction is open, and sqlx no call for it, so this asks the
+/// way the server answers: `BEGIN` fails inside a transaction. If it succeeds, the file
+/// had ended ours, and the one `BEGIN` opened is rolled back at once.
+async fn transaction_ended<DB>(session: &mut Session<'_, DB>) -> bool
+where
+    DB: Backend,
+    PoolConnection<DB>: Operations,
+{
+    if session.conn.statement("BEGIN").await.is_err() {
+        return false;
+    }
+    let _ = session.conn.statement("ROLLBACK").await;
+    session.in_transaction = false;
+    true
+}
+
+/// [`sql_message`] of an error that is still needed afterwards.
+fn sql_message_of(error: &sqlx::Error) -> String {
+    match error {
+        sqlx::Error::Database(error) => error.message().to_owned(),
+        other => other.to_string(),
+    }
 }
 
 /// The database's own words for a failed statement.
@@ -80,17 +105,18 @@ where
         // again), and the run ends with one durable commit that flushes them all
         // (`flush_commits`) before startup goes on.
         let begin = if session.in_transaction {
-            ""
+            String::new()
         } else {
-            "BEGIN;\nSET LOCAL synchronous_commit = off;\n"
+            format!("BEGIN;\nSET LOCAL synchronous_commit = off;\n{STEP_MARK}")
         };
         session.unflushed = true;
         let commit = if grouped { "" } else { ";\nCOMMIT" };
         // statement_timestamp() is when this message arrived: the time the file took.
         let execution_ms =
             "CAST(EXTRACT(EPOCH FROM clock_timestamp() - statement_timestamp()) * 1000 AS BIGINT)";
+        // The check fails before the row is written if the file ended the transaction.
         let step = format!(
-            "{begin}{sql}\n;\n{}{commit}",
+            "{begin}{sql}\n;\n{STEP_CHECK};\n{}{commit}",
             statements.insert_literal(std::slice::from_ref(&row), Some(execution_ms))
         );
         session.in_transaction = true;
@@ -102,7 +128,11 @@ where
                 return Err(Failure::Lost(error.to_string()));
             }
             rollback(session).await;
-            return Err(Failure::Sql(sql_message(error)));
+            let message = sql_message(error);
+            if message.contains(STEP_ENDED) {
+                return Err(Failure::EndedTransaction);
+            }
+            return Err(Failure::Sql(message));
         }
         if !grouped {
             session.in_transaction = false;
@@ -119,6 +149,9 @@ where
             return Err(Failure::Sql(sql_message(error)));
         }
         let duration = started.elapsed();
+        if DB::DIALECT == Dialect::Sqlite && transaction_ended(session).await {
+            return Err(Failure::EndedTransaction);
+        }
         row.execution_ms = duration.as_millis() as i64;
         if let Err(error) = session
             .conn
@@ -190,15 +223,32 @@ where
     let mut message = String::new();
     if !session.in_transaction {
         message.push_str("BEGIN;\n");
+        message.push_str(STEP_MARK);
     }
     for migration in batch {
         message.push_str(migration.sql());
         message.push_str("\n;\n");
     }
+    message.push_str(STEP_CHECK);
     session.in_transaction = true;
     let started = Instant::now();
     if let Err(error) = session.conn.statement(&message).await {
         rollback(session).await;
+        if sql_message_of(&error).contains(STEP_ENDED) {
+            // Replaying the files to find it would run its COMMIT again: name the file
+            // that ends a transaction by reading them instead.
+            let at = batch
+                .iter()
+                .position(|m| {
+                    !schema_core::transaction::find_transaction_control(
+                        m.sql(),
+                        schema_core::Dialect::Postgres,
+                    )
+                    .is_empty()
+                })
+                .unwrap_or(0);
+            return Err(BatchFailure::EndedTransaction(at));
+        }
         return Err(locate_failure(session, batch, error).await);
     }
     // The files ran as one message, so the server cannot time them one by one: each
