@@ -18,6 +18,8 @@
 mod driver;
 mod fingerprint;
 #[cfg(feature = "cli")]
+mod record;
+#[cfg(feature = "cli")]
 mod revert;
 
 use std::time::Instant;
@@ -25,6 +27,8 @@ use std::time::Instant;
 pub(crate) use self::driver::*;
 use self::fingerprint::check_drift;
 pub(crate) use self::fingerprint::{fingerprints, record_fingerprint};
+#[cfg(feature = "cli")]
+pub(crate) use self::record::{Adoption, baseline, repair};
 #[cfg(feature = "cli")]
 pub(crate) use self::revert::revert;
 use crate::drift::Fingerprint;

@@ -12,10 +12,10 @@ use std::hash::Hasher as _;
 
 use sha2::{Digest, Sha384};
 
-use super::console::in_transaction;
+use super::console::AsSql;
 use super::inspect::{self, Recorded, text};
 use super::{Failure, Outcome, Session, redact};
-use crate::migrator::Value as Param;
+use crate::engine::{self, Adoption};
 use crate::sql_text::{Dialect, kind};
 use crate::{Migration, Version};
 
@@ -81,13 +81,6 @@ struct Foreign {
     applied_at: String,
     success: bool,
     checksum: Option<String>,
-}
-
-/// What will be recorded for one adopted migration.
-struct Adopted {
-    migration: &'static Migration,
-    applied_at: Option<String>,
-    note: String,
 }
 
 /// sqlx's checksum of `sql`, and of the variants of the same file it may have seen: the
@@ -221,7 +214,7 @@ impl Session {
     }
 
     /// Every migration of the binary up to `version`, which must be one of them.
-    fn by_hand(&self, version: Version) -> Result<Vec<Adopted>, Failure> {
+    fn by_hand(&self, version: Version) -> Result<Vec<Adoption>, Failure> {
         if self.migrations().get(version).is_none() {
             return Err(Failure::usage(format!(
                 "version {version} is not a migration of this binary; give the version of the newest migration the database already has (`db status` lists them)"
@@ -232,7 +225,7 @@ impl Session {
             .migrations()
             .iter()
             .filter(|m| m.version() <= version)
-            .map(|migration| Adopted {
+            .map(|migration| Adoption {
                 migration,
                 applied_at: None,
                 note: format!("adopted by hand at version {version}; not run"),
@@ -241,7 +234,7 @@ impl Session {
     }
 
     /// The tool's history mapped onto the binary, every row checked; all problems at once.
-    fn adopt_from(&mut self, tool: Tool, dialect: Dialect) -> Result<Vec<Adopted>, Failure> {
+    fn adopt_from(&mut self, tool: Tool, dialect: Dialect) -> Result<Vec<Adoption>, Failure> {
         let rows: Vec<Foreign> = self
             .console
             .rows(&tool.query(dialect))?
@@ -331,7 +324,7 @@ impl Session {
                 }
                 _ => format!("from {}; it keeps no checksum to compare", tool.name()),
             };
-            adopted.push(Adopted {
+            adopted.push(Adoption {
                 migration,
                 applied_at: Some(row.applied_at.clone()).filter(|a| !a.is_empty()),
                 note: format!("{note}; ran {}", row.applied_at),
@@ -348,53 +341,18 @@ impl Session {
         Ok(adopted)
     }
 
-    /// Creates the history tables, stamps the database and records each adoption, in one
-    /// transaction where the server allows it.
-    fn record_adoption(&mut self, adopted: &[Adopted], source: &str) -> Result<(), Failure> {
-        let dialect = self.console.dialect();
-        let statements = self.migrator.statements(dialect);
-        for create in &statements.create {
-            self.console.script(create)?;
-        }
+    /// Creates the history tables, stamps the database and records each adoption, as the
+    /// engine does it ([`crate::engine::baseline`]).
+    fn record_adoption(&mut self, adopted: &[Adoption], source: &str) -> Result<(), Failure> {
         let stamped = self.recorded()?.stamp.is_some();
-        let audit = self.migrator.audit();
-        let environment = self.policy().environment().as_str().to_owned();
-        in_transaction(self.console.as_mut(), |console| {
-            if !stamped {
-                console.execute(&statements.insert_stamp, &[Param::Text(environment)])?;
-            }
-            for adoption in adopted {
-                let migration = adoption.migration;
-                let mut row = audit.row(
-                    kind::MIGRATION,
-                    migration.version(),
-                    migration.name(),
-                    migration.checksum(),
-                    true,
-                );
-                if let Some(at) = &adoption.applied_at {
-                    row.applied_at = at.clone();
-                }
-                row.note = Some(format!("baseline: {}", adoption.note));
-                console.execute(&statements.insert, &row.binds())?;
-            }
-            let newest = adopted.last().map(|a| a.migration);
-            if let Some(newest) = newest {
-                let mut row = audit.row(
-                    kind::BASELINE,
-                    newest.version(),
-                    newest.name(),
-                    newest.checksum(),
-                    true,
-                );
-                row.note = Some(format!(
-                    "adopted {} migration(s) from {source}",
-                    adopted.len()
-                ));
-                console.execute(&statements.insert, &row.binds())?;
-            }
-            Ok(())
-        })?;
+        let mut sql = AsSql(self.console.as_mut());
+        engine::finish_now(engine::baseline(
+            &self.migrator,
+            &mut sql,
+            adopted,
+            source,
+            stamped,
+        ))?;
         Ok(())
     }
 }

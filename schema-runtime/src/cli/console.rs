@@ -72,29 +72,6 @@ impl crate::engine::Sql for AsSql<'_> {
     }
 }
 
-/// Runs `steps` in one transaction (on SQLite `BEGIN IMMEDIATE`, which takes the write
-/// lock at once), rolled back on any error.
-pub(crate) fn in_transaction<T>(
-    console: &mut dyn Console,
-    steps: impl FnOnce(&mut dyn Console) -> Result<T, Error>,
-) -> Result<T, Error> {
-    console.script(if console.dialect() == Dialect::Sqlite {
-        "BEGIN IMMEDIATE"
-    } else {
-        "BEGIN"
-    })?;
-    match steps(&mut *console) {
-        Ok(value) => {
-            console.script("COMMIT")?;
-            Ok(value)
-        }
-        Err(error) => {
-            let _ = console.script("ROLLBACK");
-            Err(error)
-        }
-    }
-}
-
 /// What to do with a SQLite file that does not exist.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Missing {

@@ -1,9 +1,10 @@
 //! `db repair`: the audited fixes of a history row, a half-applied migration (or seed)
 //! marked resolved or an edited migration's checksum accepted, under the migration lock.
 
-use super::console::{self, Param};
+use super::console::{AsSql, Param};
 use super::inspect;
 use super::{Failure, Outcome, Session};
+use crate::engine;
 use crate::sql_text::{kind, state};
 use crate::{Checksum, Version};
 
@@ -110,10 +111,14 @@ impl Session {
                 ),
             )
         };
-        console::in_transaction(self.console.as_mut(), |console| {
-            console.execute(&update, &binds)?;
-            console.execute(&statements.insert, &audit_row.binds())
-        })?;
+        let mut sql = AsSql(self.console.as_mut());
+        engine::finish_now(engine::repair(
+            &mut sql,
+            &update,
+            binds,
+            &audit_row,
+            &statements.insert,
+        ))?;
         println!("{done}");
         Ok(0)
     }
