@@ -11,7 +11,16 @@ use schema_core::source::{SourceFile, SourceFolder, SourceMigration, SourceSeed}
 use crate::input::Input;
 
 pub fn expand(input: &Input) -> TokenStream {
-    match schema_core::read_folder(&input.dir, &input.display, &input.dialects) {
+    let judged = schema_core::read_folder(&input.dir, &input.display, &input.dialects);
+    #[cfg(feature = "check-sqlite")]
+    let judged = judged.and_then(|folder| {
+        if !input.dialects.contains(&schema_core::Dialect::Sqlite) {
+            return Ok(folder);
+        }
+        crate::replay::sqlite(&folder).map_err(|error| vec![error])?;
+        Ok(folder)
+    });
+    match judged {
         Ok(folder) => migrations(&folder),
         Err(errors) => {
             let errors = errors.iter().map(|error| {

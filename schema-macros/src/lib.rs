@@ -3,6 +3,8 @@
 
 mod expand;
 mod input;
+#[cfg(feature = "check-sqlite")]
+mod replay;
 
 use proc_macro::TokenStream;
 

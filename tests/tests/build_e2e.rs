@@ -531,3 +531,33 @@ fn the_db_command_keeps_the_lock_in_step_with_the_databases() {
     assert_eq!(code, 2);
     assert!(stderr.contains("is not a migration name"), "{stderr}");
 }
+
+#[test]
+fn check_sqlite_replays_the_folder_and_names_the_statement_that_does_not_run() {
+    let mut scratch = Scratch::with_main(
+        "schema-e2e-check-sqlite",
+        "default-features = false, features = [\"rusqlite\", \"check-sqlite\"]",
+        MAIN_RS,
+    );
+    scratch.write("0001_create_users.sql", CREATE_USERS);
+    // The column was never created by an earlier migration.
+    scratch.write(
+        "0002_index_phone.sql",
+        "ALTER TABLE users ADD COLUMN email TEXT;\nCREATE INDEX users_phone ON users (phone);\n",
+    );
+    let stderr = scratch.build_err();
+    assert!(
+        stderr.contains("migrations/0002_index_phone.sql: does not run on SQLite (check-sqlite): no such column: phone"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("in the statement at line 2 (`CREATE INDEX users_phone ON users (phone)`)"),
+        "{stderr}"
+    );
+    scratch.write(
+        "0002_index_phone.sql",
+        "ALTER TABLE users ADD COLUMN phone TEXT;\nCREATE INDEX users_phone ON users (phone);\n",
+    );
+    scratch.build_ok();
+    assert_eq!(scratch.embedded().len(), 2);
+}
