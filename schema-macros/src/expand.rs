@@ -14,7 +14,7 @@ pub fn expand(input: &Input) -> TokenStream {
     let judged = schema_core::read_folder(&input.dir, &input.display, &input.dialects);
     #[cfg(feature = "check-sqlite")]
     let judged = judged.and_then(|folder| {
-        if !input.dialects.contains(&schema_core::Dialect::Sqlite) {
+        if !input.check || !input.dialects.contains(&schema_core::Dialect::Sqlite) {
             return Ok(folder);
         }
         crate::replay::sqlite(&folder).map_err(|error| vec![error])?;

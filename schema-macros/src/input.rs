@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use proc_macro2::{Span, TokenStream};
 use schema_core::Dialect;
 use syn::parse::{Parse, ParseStream};
-use syn::{Ident, LitStr, Token};
+use syn::{Ident, LitBool, LitStr, Token};
 
 /// What `embed_migrations!(…)` was called with.
 pub struct Input {
@@ -16,21 +16,27 @@ pub struct Input {
     pub dir: PathBuf,
     /// The dialects the folder's rules read its SQL as.
     pub dialects: Vec<Dialect>,
+    /// Whether the compile-time checks that features turn on (`check-sqlite`) run for
+    /// this folder (`check = false` turns them off for it).
+    #[cfg_attr(not(feature = "check-sqlite"), allow(dead_code))]
+    pub check: bool,
 }
 
 /// The arguments as written, before they are checked.
 struct Arguments {
     folder: Option<LitStr>,
     dialects: Option<LitStr>,
+    check: Option<LitBool>,
 }
 
-const USAGE: &str = "expected nothing, the migrations folder as a string literal relative to the crate's Cargo.toml, and optionally the dialects: `embed_migrations!(\"migrations\", dialects = \"postgres, sqlite\")`";
+const USAGE: &str = "expected nothing, the migrations folder as a string literal relative to the crate's Cargo.toml, and optionally the dialects and whether the compile-time checks run: `embed_migrations!(\"migrations\", dialects = \"postgres, sqlite\", check = false)`";
 
 impl Parse for Arguments {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
         let mut arguments = Arguments {
             folder: None,
             dialects: None,
+            check: None,
         };
         if input.peek(LitStr) {
             arguments.folder = Some(input.parse()?);
@@ -40,14 +46,18 @@ impl Parse for Arguments {
         }
         while !input.is_empty() {
             let key: Ident = input.parse()?;
-            if key != "dialects" {
+            if key == "dialects" {
+                input.parse::<Token![=]>()?;
+                arguments.dialects = Some(input.parse()?);
+            } else if key == "check" {
+                input.parse::<Token![=]>()?;
+                arguments.check = Some(input.parse()?);
+            } else {
                 return Err(syn::Error::new(
                     key.span(),
                     format!("unknown argument `{key}`; {USAGE}"),
                 ));
             }
-            input.parse::<Token![=]>()?;
-            arguments.dialects = Some(input.parse()?);
             if !input.is_empty() {
                 input.parse::<Token![,]>()?;
             }
@@ -96,6 +106,7 @@ impl Input {
             display,
             dir,
             dialects,
+            check: arguments.check.is_none_or(|check| check.value),
         })
     }
 }

@@ -9,19 +9,23 @@ use schema_runtime::sqlx::{self, MySqlPool, PgPool};
 /// Migrations valid on SQLite, PostgreSQL and MySQL: two tables, an index outside a
 /// transaction, and a seed.
 pub static PORTABLE: Migrations = schema_runtime::embed_migrations!("fixtures/portable");
-/// A first migration that works and a second that fails after changing things.
-pub static FAILING: Migrations = schema_runtime::embed_migrations!("fixtures/failing");
+/// A first migration that works and a second that fails after changing things (on
+/// purpose, so no compile-time check may refuse it).
+pub static FAILING: Migrations =
+    schema_runtime::embed_migrations!("fixtures/failing", check = false);
 /// One migration as it was applied.
 pub static EDITED_BEFORE: Migrations = schema_runtime::embed_migrations!("fixtures/edited_before");
 /// The same migration edited afterwards.
 pub static EDITED_AFTER: Migrations = schema_runtime::embed_migrations!("fixtures/edited_after");
 /// A migration that sleeps (PostgreSQL), for the crash tests.
-pub static SLOW_POSTGRES: Migrations = schema_runtime::embed_migrations!("fixtures/slow_postgres");
+pub static SLOW_POSTGRES: Migrations =
+    schema_runtime::embed_migrations!("fixtures/slow_postgres", dialects = "postgres");
 /// A migration that sleeps (MySQL), for the crash tests.
-pub static SLOW_MYSQL: Migrations = schema_runtime::embed_migrations!("fixtures/slow_mysql");
+pub static SLOW_MYSQL: Migrations =
+    schema_runtime::embed_migrations!("fixtures/slow_mysql", dialects = "mysql");
 /// PostgreSQL only: `CREATE INDEX CONCURRENTLY` and a function body.
 pub static CONCURRENT_INDEX: Migrations =
-    schema_runtime::embed_migrations!("fixtures/concurrent_index");
+    schema_runtime::embed_migrations!("fixtures/concurrent_index", dialects = "postgres");
 
 /// Three migrations with down files and a seed, locked, for the `db` command tests.
 pub static REVERSIBLE: Migrations = schema_runtime::embed_migrations!("fixtures/reversible");
