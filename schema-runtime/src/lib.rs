@@ -154,8 +154,23 @@ pub use sqlx;
 /// The build fails, naming the file and the rule, when a `.sql` file is misnamed, two
 /// migrations share a version, a down file has no up file, a directive is unknown or
 /// misplaced, a file is empty or not UTF-8, a folder other than `seeds/` is present, the
-/// lock is damaged, a locked migration was edited, removed or renamed, or a new migration
-/// destroys data without `-- schema: destructive`.
+/// lock is damaged, a locked migration was edited, removed or renamed, a new migration
+/// destroys data without `-- schema: destructive`, or a file that runs in a transaction
+/// ends it (or, on SQLite, sets `foreign_keys`).
+///
+/// Two more arguments may follow the folder:
+///
+/// - `dialects = "postgres, sqlite"`: the servers the folder's SQL is written for
+///   (`postgres`, `mysql` for MySQL and MariaDB, `sqlite`). Every rule reads the files as
+///   each of them does. Without it, the backends this crate was built with.
+/// - `check = false`: no compile-time check that a feature turns on (`check-sqlite`
+///   replays the folder into an in-memory SQLite) runs for this folder.
+///
+/// ```
+/// static POSTGRES: schema_runtime::Migrations =
+///     schema_runtime::embed_migrations!("../migrations", dialects = "postgres");
+/// assert!(!POSTGRES.migrations().is_empty());
+/// ```
 pub use schema_macros::embed_migrations;
 
 /// The rules shared by the build and the runtime: lock format, checksums, naming, lint.
