@@ -321,9 +321,14 @@ impl Lexer<'_> {
 pub fn literal_text(sql: &str, token: &Token, dialect: Dialect) -> String {
     let text = &sql[token.start..token.end];
     if let Some(rest) = text.strip_prefix('$') {
-        let tag_len = rest.find('$').map_or(0, |at| at + 2);
-        let body_end = text.len().saturating_sub(tag_len).max(tag_len);
-        return text[tag_len..body_end].to_owned();
+        let tag_len = rest.find('$').map_or(text.len(), |at| at + 2);
+        let (tag, body) = text.split_at(tag_len);
+        // An unterminated body runs to the end of the text, with no closing tag to cut.
+        let body = match body.strip_suffix(tag) {
+            Some(closed) => closed,
+            None => body,
+        };
+        return body.to_owned();
     }
     let (backslash, text) = match text.strip_prefix(['E', 'e']) {
         Some(rest) if dialect == Dialect::Postgres => (true, rest),

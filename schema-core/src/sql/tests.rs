@@ -118,6 +118,10 @@ fn literals_read_as_their_server_reads_them() {
     assert_eq!(read("x 'a''b'", PG), "a'b");
     assert_eq!(read("x E'a\\'b'", PG), "a'b");
     assert_eq!(read("x $f$ body $f$", PG), " body ");
+    // Unterminated, the body runs to the end (no closing tag to cut, whatever the text).
+    assert_eq!(read("x $$\u{e9}'", PG), "\u{e9}'");
+    assert_eq!(read("x $f$ a $", PG), " a $");
+    assert_eq!(read("x $$$$", PG), "");
     assert_eq!(read("x 'a\\'b'", MY), "a'b");
     assert_eq!(read("x 'a\\'", LITE), "a\\");
 }
