@@ -6,20 +6,20 @@
 
 use proc_macro2::{Literal, TokenStream};
 use quote::quote;
-use schema_core::source::{SourceFile, SourceFolder, SourceMigration, SourceSeed};
+use schema_core::source::{SourceError, SourceFile, SourceFolder, SourceMigration, SourceSeed};
 
 use crate::input::Input;
 
 pub fn expand(input: &Input) -> TokenStream {
-    let judged = schema_core::read_folder(&input.dir, &input.display, &input.dialects);
-    #[cfg(feature = "check-sqlite")]
-    let judged = judged.and_then(|folder| {
-        if !input.check || !input.dialects.contains(&schema_core::Dialect::Sqlite) {
-            return Ok(folder);
-        }
-        crate::replay::sqlite(&folder).map_err(|error| vec![error])?;
-        Ok(folder)
-    });
+    let judged =
+        schema_core::read_folder(&input.dir, &input.display, &input.dialects).and_then(|folder| {
+            let errors = checks(input, &folder);
+            if errors.is_empty() {
+                Ok(folder)
+            } else {
+                Err(errors)
+            }
+        });
     match judged {
         Ok(folder) => migrations(&folder),
         Err(errors) => {
@@ -31,6 +31,34 @@ pub fn expand(input: &Input) -> TokenStream {
             quote! { { #(#errors)* ::schema_runtime::Migrations::empty() } }
         }
     }
+}
+
+/// The compile-time checks that features turn on, each for a folder that serves its
+/// dialect, unless the call says `check = false`: `check-postgres` parses every statement
+/// with PostgreSQL's parser, `check-sqlite` replays the folder into an in-memory SQLite.
+/// Both run, so one build shows what each finds.
+#[cfg_attr(
+    not(any(feature = "check-postgres", feature = "check-sqlite")),
+    allow(unused_mut, unused_variables)
+)]
+fn checks(input: &Input, folder: &SourceFolder) -> Vec<SourceError> {
+    let mut errors = Vec::new();
+    if !input.check {
+        return errors;
+    }
+    #[cfg(feature = "check-postgres")]
+    if input.dialects.contains(&schema_core::Dialect::Postgres)
+        && let Err(found) = crate::parse_pg::postgres(folder)
+    {
+        errors.extend(found);
+    }
+    #[cfg(feature = "check-sqlite")]
+    if input.dialects.contains(&schema_core::Dialect::Sqlite)
+        && let Err(found) = crate::replay::sqlite(folder)
+    {
+        errors.push(found);
+    }
+    errors
 }
 
 fn path_literal(path: &std::path::Path) -> Literal {

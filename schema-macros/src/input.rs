@@ -16,9 +16,8 @@ pub struct Input {
     pub dir: PathBuf,
     /// The dialects the folder's rules read its SQL as.
     pub dialects: Vec<Dialect>,
-    /// Whether the compile-time checks that features turn on (`check-sqlite`) run for
-    /// this folder (`check = false` turns them off for it).
-    #[cfg_attr(not(feature = "check-sqlite"), allow(dead_code))]
+    /// Whether the compile-time checks that features turn on (`check-postgres`,
+    /// `check-sqlite`) run for this folder (`check = false` turns them off for it).
     pub check: bool,
 }
 

@@ -3,6 +3,8 @@
 
 mod expand;
 mod input;
+#[cfg(feature = "check-postgres")]
+mod parse_pg;
 #[cfg(feature = "check-sqlite")]
 mod replay;
 

@@ -164,7 +164,8 @@ pub use sqlx;
 ///   (`postgres`, `mysql` for MySQL and MariaDB, `sqlite`). Every rule reads the files as
 ///   each of them does. Without it, the backends this crate was built with.
 /// - `check = false`: no compile-time check that a feature turns on (`check-sqlite`
-///   replays the folder into an in-memory SQLite) runs for this folder.
+///   replays the folder into an in-memory SQLite, `check-postgres` parses it with
+///   PostgreSQL's parser) runs for this folder.
 ///
 /// ```
 /// static POSTGRES: schema_runtime::Migrations =
