@@ -7,6 +7,8 @@
 //! (`EXECUTE '…'` in a `DO` block or a routine, MySQL's `PREPARE … FROM '…'`).
 //! Statements in the bodies of routines and triggers run later, when called, and do not
 //! count; dynamic SQL in them does, because it hides what it runs from every reader.
+//! Nor does a `DROP TABLE` of temporary tables that the file itself created (and did not
+//! rename): like `DROP TEMPORARY TABLE`, it loses no data from before the migration.
 
 use std::fmt;
 
@@ -163,10 +165,19 @@ pub fn find_destructive(sql: &str, dialect: Dialect) -> Vec<Destructive> {
     // has every literal read as the SQL it may run.
     let prepares =
         dialect == Dialect::Mysql && statements.iter().any(|s| s.words().any(|w| w == "PREPARE"));
+    // The temporary tables this file has created so far: dropping one of them loses no
+    // data from before the migration, as `DROP TEMPORARY TABLE` does not.
+    let mut temporary: Vec<Vec<String>> = Vec::new();
     for statement in &statements {
         let routine = statement.is_routine_definition();
         if !routine {
-            scan(&statement.tokens, sql, dialect, None, &mut found);
+            if let Some(name) = created_temporary_table(&statement.tokens, sql) {
+                temporary.push(name);
+            }
+            forget_renamed(&statement.tokens, sql, &mut temporary);
+            if !drops_only_temporary_tables(&statement.tokens, sql, &mut temporary) {
+                scan(&statement.tokens, sql, dialect, None, &mut found);
+            }
         }
         let first = statement.words().next();
         if dialect == Dialect::Postgres && (first == Some("DO") || routine) {
@@ -295,6 +306,119 @@ fn statement_end(tokens: &[Token]) -> usize {
         end = token.end;
     }
     end
+}
+
+/// The name of the temporary table that a `CREATE [GLOBAL|LOCAL] TEMP[ORARY] TABLE
+/// [IF NOT EXISTS] name …` statement creates.
+fn created_temporary_table(tokens: &[Token], sql: &str) -> Option<Vec<String>> {
+    let mut at = 0;
+    if word_at(tokens, at) != Some("CREATE") {
+        return None;
+    }
+    at += 1;
+    if matches!(word_at(tokens, at), Some("GLOBAL" | "LOCAL")) {
+        at += 1;
+    }
+    if !matches!(word_at(tokens, at), Some("TEMP" | "TEMPORARY"))
+        || word_at(tokens, at + 1) != Some("TABLE")
+    {
+        return None;
+    }
+    at += 2;
+    if word_at(tokens, at) == Some("IF") {
+        at += 3; // IF NOT EXISTS
+    }
+    table_name(tokens, sql, &mut at)
+}
+
+/// Whether `tokens` are a `DROP TABLE [IF EXISTS] a, b … [CASCADE|RESTRICT]` whose every
+/// table is one of the `temporary` tables the file created; those are then taken out of
+/// the list, so that a second `DROP TABLE` of the name (which reaches the permanent table
+/// of that name, if any) counts again.
+fn drops_only_temporary_tables(
+    tokens: &[Token],
+    sql: &str,
+    temporary: &mut Vec<Vec<String>>,
+) -> bool {
+    if temporary.is_empty()
+        || word_at(tokens, 0) != Some("DROP")
+        || word_at(tokens, 1) != Some("TABLE")
+    {
+        return false;
+    }
+    let mut at = 2;
+    if word_at(tokens, at) == Some("IF") && word_at(tokens, at + 1) == Some("EXISTS") {
+        at += 2;
+    }
+    let mut remaining = temporary.clone();
+    loop {
+        let Some(name) = table_name(tokens, sql, &mut at) else {
+            return false;
+        };
+        let Some(index) = remaining.iter().position(|created| *created == name) else {
+            return false;
+        };
+        remaining.remove(index);
+        match tokens.get(at).map(|t| &t.kind) {
+            Some(TokenKind::Symbol(',')) => at += 1,
+            None => break,
+            Some(_) if matches!(word_at(tokens, at), Some("CASCADE" | "RESTRICT")) => {
+                if at + 1 != tokens.len() {
+                    return false;
+                }
+                break;
+            }
+            Some(_) => return false,
+        }
+    }
+    *temporary = remaining;
+    true
+}
+
+/// Takes out of `temporary` the tables that an `ALTER TABLE … RENAME` or `RENAME TABLE`
+/// names: once a temporary table is renamed, its old name may stand for a permanent
+/// table again.
+fn forget_renamed(tokens: &[Token], sql: &str, temporary: &mut Vec<Vec<String>>) {
+    let renames = matches!(
+        (word_at(tokens, 0), word_at(tokens, 1)),
+        (Some("ALTER" | "RENAME"), Some("TABLE" | "TABLES"))
+    ) && tokens
+        .iter()
+        .any(|t| t.kind == TokenKind::Word("RENAME".into()));
+    if !renames {
+        return;
+    }
+    let named: Vec<Vec<String>> = (0..tokens.len())
+        .filter_map(|start| table_name(tokens, sql, &mut { start }))
+        .collect();
+    temporary.retain(|name| !named.iter().any(|n| n.ends_with(name)));
+}
+
+/// A table name from `tokens[*at]` on (`t`, `s.t`, `"T"`), each part as the lexer read
+/// it (words upper-cased, quoted names as written), and `*at` past it.
+fn table_name(tokens: &[Token], sql: &str, at: &mut usize) -> Option<Vec<String>> {
+    let mut parts = Vec::new();
+    loop {
+        match tokens.get(*at).map(|t| &t.kind) {
+            Some(TokenKind::Word(word)) => parts.push(word.clone()),
+            Some(TokenKind::QuotedName) => {
+                parts.push(sql[tokens[*at].start..tokens[*at].end].to_owned());
+            }
+            _ => return None,
+        }
+        *at += 1;
+        if tokens.get(*at).map(|t| &t.kind) != Some(&TokenKind::Symbol('.')) {
+            return Some(parts);
+        }
+        *at += 1;
+    }
+}
+
+fn word_at(tokens: &[Token], at: usize) -> Option<&str> {
+    match tokens.get(at).map(|t| &t.kind) {
+        Some(TokenKind::Word(word)) => Some(word.as_str()),
+        _ => None,
+    }
 }
 
 fn drops_a_column(words: &[&str]) -> bool {

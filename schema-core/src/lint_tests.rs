@@ -214,3 +214,65 @@ fn several_dialects_name_the_one_that_reads_it_so() {
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].1, [LITE]);
 }
+
+#[test]
+fn a_temporary_table_the_file_created_is_scratch() {
+    // Found in real histories (Lemmy, OpenMeter): a temporary table built and dropped
+    // by the migration holds no data from before it, as `DROP TEMPORARY TABLE` does not.
+    for dialect in Dialect::ALL {
+        let scratch =
+            "CREATE TEMPORARY TABLE scratch AS SELECT id FROM users;\nDROP TABLE scratch;";
+        assert!(kinds(scratch, dialect).is_empty(), "{dialect}");
+    }
+    assert!(
+        kinds(
+            "CREATE TEMP TABLE m (a int); DROP TABLE IF EXISTS m CASCADE;",
+            PG
+        )
+        .is_empty()
+    );
+    assert!(kinds("CREATE TEMP TABLE \"M\" (a int); DROP TABLE \"M\";", PG).is_empty());
+    assert!(
+        kinds(
+            "CREATE LOCAL TEMP TABLE a (x int); CREATE TEMP TABLE b (x int); DROP TABLE b, a;",
+            PG
+        )
+        .is_empty()
+    );
+    for (sql, why) in [
+        (
+            "DROP TABLE IF EXISTS s; CREATE TEMP TABLE s (a int);",
+            "dropped before it is created",
+        ),
+        (
+            "CREATE TEMP TABLE s (a int); DROP TABLE s; DROP TABLE s;",
+            "the second drop reaches the permanent table",
+        ),
+        (
+            "CREATE TEMP TABLE s (a int); DROP TABLE s, users;",
+            "one of the tables is not scratch",
+        ),
+        (
+            "CREATE TEMP TABLE s (a int); DROP TABLE public.s;",
+            "another table",
+        ),
+        (
+            "CREATE TEMP TABLE \"S\" (a int); DROP TABLE s;",
+            "another name, to PostgreSQL",
+        ),
+        (
+            "CREATE TABLE s (a int); DROP TABLE s;",
+            "a permanent table: the lint does not follow renames",
+        ),
+        (
+            "CREATE TEMP TABLE s (a int); ALTER TABLE s RENAME TO t; ALTER TABLE users RENAME TO s; DROP TABLE s;",
+            "renamed away: the name is the permanent table's again",
+        ),
+        (
+            "CREATE FUNCTION f() RETURNS void AS $$ CREATE TEMP TABLE s (a int); $$ LANGUAGE sql; DROP TABLE s;",
+            "created when called, not now",
+        ),
+    ] {
+        assert_eq!(kinds(sql, PG), ["DROP TABLE"], "{why}: {sql}");
+    }
+}
