@@ -561,3 +561,55 @@ fn check_sqlite_replays_the_folder_and_names_the_statement_that_does_not_run() {
     scratch.build_ok();
     assert_eq!(scratch.embedded().len(), 2);
 }
+
+#[test]
+fn check_postgres_parses_every_file_and_names_the_line_and_column_that_does_not_parse() {
+    // No backend is built: the call names the dialect, and only PostgreSQL's parser runs.
+    let main_rs = MAIN_RS.replace(
+        "embed_migrations!()",
+        "embed_migrations!(\"migrations\", dialects = \"postgres\")",
+    );
+    let mut scratch = Scratch::with_main(
+        "schema-e2e-check-postgres",
+        "default-features = false, features = [\"check-postgres\"]",
+        &main_rs,
+    );
+    scratch.write("0001_create_users.sql", CREATE_USERS);
+    scratch.write(
+        "0002_posts.sql",
+        "CREATE TABLE posts (id int);\nINSERT INTO posts (id)\nSELECT * FORM users;\n",
+    );
+    scratch.write("0002_posts.down.sql", "DROP TABEL posts;\n");
+    // Valid PostgreSQL that SQLite would not read: CONCURRENTLY outside a transaction,
+    // a DO block in dollar quotes with semicolons inside.
+    scratch.write(
+        "0003_users_name.sql",
+        "-- schema: no-transaction\n\
+         CREATE INDEX CONCURRENTLY users_name ON users (name);\n\
+         DO $body$\n\
+         BEGIN\n    \
+             IF NOT EXISTS (SELECT 1 FROM users) THEN\n        \
+                 RAISE NOTICE 'no users yet; nothing to do';\n    \
+             END IF;\n\
+         END\n\
+         $body$;\n",
+    );
+    let stderr = scratch.build_err();
+    // Every file that does not parse, down files included, in one build.
+    for expected in [
+        r#"migrations/0002_posts.sql: does not parse as PostgreSQL (check-postgres): syntax error at or near "FORM" at line 3, column 10"#,
+        r#"migrations/0002_posts.down.sql: does not parse as PostgreSQL (check-postgres): syntax error at or near "TABEL" at line 1, column 6"#,
+    ] {
+        assert!(stderr.contains(expected), "{stderr}");
+    }
+    assert!(!stderr.contains("0003_users_name.sql"), "{stderr}");
+
+    // Only the grammar is checked: a table no migration made is not an error.
+    scratch.write(
+        "0002_posts.sql",
+        "CREATE TABLE posts (id int);\nINSERT INTO posts (id)\nSELECT * FROM no_such_table;\n",
+    );
+    scratch.write("0002_posts.down.sql", "DROP TABLE posts;\n");
+    scratch.build_ok();
+    assert_eq!(scratch.embedded().len(), 3);
+}
