@@ -979,3 +979,6 @@ mod adoption {
 /// The rules every command that changes a database shares with startup.
 #[path = "db_command/rules.rs"]
 mod rules;
+
+#[path = "db_command/operators.rs"]
+mod operators;

@@ -177,12 +177,12 @@ impl Session {
         let newest = adopted.last().map(|a| a.migration.version());
         self.keeping_fingerprint(true, |session| session.record_adoption(&adopted, &source))?;
 
-        println!(
+        say!(
             "adopted {} migration(s) from {source}; none of them ran again",
             adopted.len()
         );
         for adoption in &adopted {
-            println!(
+            say!(
                 "  = {}  {}  ({})",
                 adoption.migration.version(),
                 adoption.migration.path(),
@@ -203,12 +203,12 @@ impl Session {
                 migration.version()
             );
         }
-        println!(
+        say!(
             "{} pending: the next start applies only these. The live schema is recorded as what the migrations left (`db drift`).",
             pending.len()
         );
         if self.policy().environment() == crate::Environment::Development {
-            println!("next: `db lock` and commit migrations.lock");
+            say!("next: `db lock` and commit migrations.lock");
         }
         Ok(0)
     }

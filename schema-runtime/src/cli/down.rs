@@ -78,7 +78,7 @@ impl Session {
             session.guard_production(recorded.stamp.as_deref(), "revert migrations", confirm)?;
             let reverts = session.reverts(&recorded, target)?;
             if reverts.is_empty() {
-                println!("nothing to revert");
+                say!("nothing to revert");
                 return Ok(0);
             }
             session.keeping_fingerprint(false, |session| {
@@ -95,23 +95,23 @@ impl Session {
     fn revert(&mut self, migration: &'static crate::Migration) -> Result<(), Failure> {
         let mut sql = AsSql(self.console.as_mut());
         let took = engine::finish_now(engine::revert(&self.migrator, &mut sql, migration))?;
-        println!(
+        say!(
             "reverted {} with {} ({})",
             migration.path(),
             migration.down().expect("checked by reverts").path(),
             crate::report::milliseconds(took)
         );
         if self.policy().writes_dev_lock() {
-            self.unlock(migration);
+            self.unlock(migration)?;
         }
         Ok(())
     }
 
     /// In development, drops a reverted migration from the lock so its draft can change.
-    fn unlock(&self, migration: &crate::Migration) {
+    fn unlock(&self, migration: &crate::Migration) -> Result<(), Failure> {
         let path = self.migrations().lock_path();
         let Ok(text) = std::fs::read_to_string(&path) else {
-            return;
+            return Ok(());
         };
         let Ok(mut lock) = Lock::parse(&text) else {
             eprintln!(
@@ -119,11 +119,11 @@ impl Session {
                 path.display(),
                 migration.version()
             );
-            return;
+            return Ok(());
         };
         if lock.remove(migration.version()).is_some() {
             match crate::devlock::write_atomically(&path, &lock.render()) {
-                Ok(()) => println!(
+                Ok(()) => say!(
                     "removed version {} from {}: fix the draft and apply it again",
                     migration.version(),
                     path.display()
@@ -131,6 +131,7 @@ impl Session {
                 Err(error) => eprintln!("warning: {} was not updated: {error}", path.display()),
             }
         }
+        Ok(())
     }
 
     pub(super) fn redo(mut self, confirm: Option<&str>) -> Outcome {
@@ -144,14 +145,14 @@ impl Session {
             Ok(Some(migration))
         })?;
         let Some(migration) = reverted else {
-            println!("nothing to redo: no migration is applied");
+            say!("nothing to redo: no migration is applied");
             return Ok(0);
         };
         // The runner takes the lock again itself, and reads the history again under it.
         let report = self
             .console
             .migrate(&self.migrator, Some(migration.version()))?;
-        print!("{report}");
+        say_part!("{report}");
         Ok(0)
     }
 }

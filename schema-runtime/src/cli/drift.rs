@@ -138,20 +138,20 @@ impl Session {
                 "recorded_after": after.map(Version::get),
                 "recorded_at": at,
                 "differences": differences.iter().map(difference_json).collect::<Vec<_>>(),
-            }));
+            }))?;
         } else {
             match &found {
-                Found::Nothing => println!(
+                Found::Nothing => say!(
                     "no schema fingerprint is recorded in {} yet: the next migration records one, or `db drift --accept --reason …` records the live schema now",
                     redact(&self.url)
                 ),
-                Found::Same { after, at } => println!(
+                Found::Same { after, at } => say!(
                     "ok: the live schema of {} matches what the migrations left (recorded after version {} at {at})",
                     redact(&self.url),
                     after.map_or_else(|| "none".to_owned(), |v| v.to_string())
                 ),
                 Found::Drift(drift) => {
-                    println!(
+                    say!(
                         "{} difference(s) between the live schema of {} and what the migrations left (recorded after version {} at {}):",
                         drift.differences.len(),
                         redact(&self.url),
@@ -161,9 +161,9 @@ impl Session {
                         drift.recorded_at
                     );
                     for difference in &drift.differences {
-                        println!("  {difference}");
+                        say!("  {difference}");
                     }
-                    println!(
+                    say!(
                         "write a migration that makes (or undoes) each change, or after checking them run `db drift --accept --reason …`"
                     );
                 }
@@ -197,7 +197,7 @@ impl Session {
                 .join("; "),
             Found::Nothing => "no fingerprint was recorded before".to_owned(),
             Found::Same { .. } => {
-                println!("nothing to accept: the live schema matches the fingerprint");
+                say!("nothing to accept: the live schema matches the fingerprint");
                 return Ok(0);
             }
         };
@@ -225,7 +225,7 @@ impl Session {
         row.note = Some(format!("accepted schema drift ({accepted}): {reason}"));
         self.record_fingerprint(&text)?;
         self.console.execute(&statements.insert, &row.binds())?;
-        println!(
+        say!(
             "recorded the live schema of {} as what the migrations left; what was accepted and why are in the history",
             redact(&self.url)
         );

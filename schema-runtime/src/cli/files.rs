@@ -76,7 +76,7 @@ pub(super) fn new_migration(migrations: &Migrations, name: &str, down: bool) -> 
         created.push(path);
     }
     for path in created {
-        println!("created {}", path.display());
+        say!("created {}", path.display());
     }
     Ok(0)
 }
@@ -85,12 +85,12 @@ pub(super) fn write_lock(migrations: &'static Migrations) -> Outcome {
     source_folder(migrations)?;
     let all: Vec<&crate::Migration> = migrations.migrations().iter().collect();
     match crate::devlock::append(migrations, &all) {
-        Ok(Some(path)) => println!(
+        Ok(Some(path)) => say!(
             "{} now locks all {} migrations of this binary: commit it",
             path.display(),
             all.len()
         ),
-        Ok(None) => println!(
+        Ok(None) => say!(
             "{} already locks all {} migrations of this binary",
             migrations.lock_path().display(),
             all.len()
@@ -133,7 +133,7 @@ pub(super) fn amend(migrations: &Migrations, version: Version, reason: &str) -> 
         .map_err(|e| Failure::usage(format!("cannot read {}: {e}", file.display())))?;
     let checksum = Checksum::of_file(&bytes);
     if checksum == entry.checksum {
-        println!(
+        say!(
             "{} is unchanged (sha256:{checksum}): nothing to amend",
             file.display()
         );
@@ -148,7 +148,7 @@ pub(super) fn amend(migrations: &Migrations, version: Version, reason: &str) -> 
     lock.upsert(amended);
     crate::devlock::write_atomically(&path, &lock.render())
         .map_err(|e| Failure::usage(format!("cannot write {}: {e}", path.display())))?;
-    println!(
+    say!(
         "amended version {version} in {}: sha256:{} → sha256:{checksum}. Commit the lock with the file; each database records the amendment at its next start",
         path.display(),
         entry.checksum

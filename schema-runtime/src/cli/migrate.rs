@@ -70,14 +70,14 @@ impl Session {
                     "transaction": transaction,
                     "sql": sql,
                 })).collect::<Vec<_>>(),
-            }));
+            }))?;
             return Ok(0);
         }
         if steps.is_empty() {
-            println!("-- nothing to run: the database is up to date");
+            say!("-- nothing to run: the database is up to date");
         }
         for (kind, version, _, path, transaction, sql) in &steps {
-            println!(
+            say!(
                 "-- {kind} {version}: {path}{}",
                 if *transaction {
                     ""
@@ -85,7 +85,7 @@ impl Session {
                     " (outside a transaction)"
                 }
             );
-            println!("{}\n", sql.trim_end());
+            say!("{}\n", sql.trim_end());
         }
         Ok(0)
     }
@@ -98,7 +98,7 @@ impl Session {
             let recorded = self.recorded()?;
             let plan = self.migrator.plan(&Self::history(&recorded), target)?;
             if plan.pending.is_empty() {
-                println!("nothing to apply: the database is up to date");
+                say!("nothing to apply: the database is up to date");
                 return Ok(0);
             }
             eprintln!(
@@ -123,7 +123,7 @@ impl Session {
             self.migrations().migrations().len()
         );
         let report = self.console.migrate(&self.migrator, target)?;
-        print!("{report}");
+        say_part!("{report}");
         Ok(0)
     }
 }

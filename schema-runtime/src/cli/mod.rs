@@ -65,6 +65,21 @@
 //!
 //! Fields are only ever added, never renamed or removed.
 
+/// `println!` for what a command prints: a reader that closed the output (`| head`)
+/// ends the command quietly (see `output::write_out`).
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::cli::output::write_out(format_args!($($arg)*), true)?
+    };
+}
+
+/// `print!` for what a command prints, as [`say!`].
+macro_rules! say_part {
+    ($($arg:tt)*) => {
+        $crate::cli::output::write_out(format_args!($($arg)*), false)?
+    };
+}
+
 mod adopt;
 mod args;
 mod console;
@@ -108,7 +123,19 @@ struct Failure {
     message: String,
 }
 
+/// The exit code of a command whose output went to a reader that stopped reading
+/// (`db status | head`): it did its work, and says nothing more.
+const OUTPUT_CLOSED: u8 = 0;
+
 impl Failure {
+    /// Standard output was closed by its reader.
+    fn output_closed() -> Self {
+        Failure {
+            code: OUTPUT_CLOSED,
+            message: String::new(),
+        }
+    }
+
     fn check(message: impl Into<String>) -> Self {
         Failure {
             code: 1,
@@ -268,6 +295,7 @@ impl Cli {
         }
         match self.dispatch(command) {
             Ok(code) => ExitCode::from(code),
+            Err(failure) if failure.message.is_empty() => ExitCode::from(failure.code),
             Err(failure) => {
                 eprintln!("error: {}", failure.message);
                 ExitCode::from(failure.code)

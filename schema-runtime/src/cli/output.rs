@@ -6,6 +6,8 @@ use std::path::Path;
 
 use serde_json::Value as Json;
 
+use super::Failure;
+
 /// The database's own name, as an operator types it to confirm: the SQLite file's name,
 /// or the server database's.
 pub(super) fn database_name(url: &str) -> String {
@@ -52,11 +54,38 @@ pub(super) fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-pub(super) fn print_json(value: &Json) {
-    println!(
+pub(super) fn print_json(value: &Json) -> Result<(), Failure> {
+    say!(
         "{}",
         serde_json::to_string_pretty(value).unwrap_or_default()
     );
+    Ok(())
+}
+
+/// Writes what a command prints to standard output. A reader that closed it (`db status
+/// | head`) ends the command quietly instead of a panic on the broken pipe; Rust ignores
+/// SIGPIPE, so the write reports it, and restoring the signal would also kill the
+/// process on a database socket that breaks.
+pub(super) fn write_out(text: std::fmt::Arguments<'_>, newline: bool) -> Result<(), Failure> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let written = out
+        .write_fmt(text)
+        .and_then(|()| {
+            if newline {
+                out.write_all(b"\n")
+            } else {
+                Ok(())
+            }
+        })
+        .and_then(|()| out.flush());
+    match written {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {
+            Err(Failure::output_closed())
+        }
+        Err(error) => Err(Failure::check(format!("cannot write the output: {error}"))),
+    }
 }
 
 #[cfg(test)]

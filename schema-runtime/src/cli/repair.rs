@@ -119,7 +119,7 @@ impl Session {
             &audit_row,
             &statements.insert,
         ))?;
-        println!("{done}");
+        say!("{done}");
         Ok(0)
     }
 }

@@ -22,14 +22,14 @@ impl Session {
         #[cfg(feature = "rusqlite")]
         if let Some(conn) = self.console.sqlite() {
             let path = crate::backup::sqlite(conn, keep, version, "").map_err(Failure::check)?;
-            println!("backed up {} to {}", redact(&self.url), path.display());
+            say!("backed up {} to {}", redact(&self.url), path.display());
             return Ok(0);
         }
         let _ = keep;
         match self.policy().server_backup() {
             Some((command, url)) => {
                 let name = crate::backup::command(command, url, version).map_err(Failure::check)?;
-                println!(
+                say!(
                     "backed up {} with SCHEMA_BACKUP_COMMAND ({name})",
                     redact(&self.url)
                 );
@@ -105,7 +105,7 @@ impl Session {
                 Err(error) if damaged => {
                     eprintln!("warning: the damaged database cannot be backed up ({error})");
                     let kept = replace_damaged(conn, file)?;
-                    println!(
+                    say!(
                         "restored {} from {}; the damaged file it replaced is kept at {}",
                         redact(&self.url),
                         file.display(),
@@ -129,7 +129,7 @@ impl Session {
                     kept.display()
                 ))
             })?;
-            println!(
+            say!(
                 "restored {} from {}; the database it replaced is kept at {}",
                 redact(&self.url),
                 file.display(),

@@ -70,7 +70,7 @@ impl Session {
                     drift::Found::Same { .. } => json!([]),
                     drift::Found::Drift(d) => d.differences.iter().map(drift::difference_json).collect(),
                 },
-            }));
+            }))?;
             return Ok(0);
         }
 
@@ -90,7 +90,7 @@ impl Session {
         let binary_version = migrations
             .latest_version()
             .map_or_else(|| "none".to_owned(), |v| v.to_string());
-        print!(
+        say_part!(
             "{}",
             table(
                 &["", ""],
@@ -137,8 +137,8 @@ impl Session {
             if rows.is_empty() {
                 continue;
             }
-            println!("\n{title}:");
-            print!(
+            say!("\n{title}:");
+            say_part!(
                 "{}",
                 table(&["VERSION", "NAME", "STATE", "APPLIED AT", "BY"], &rows)
             );
@@ -149,7 +149,7 @@ impl Session {
                 .filter(|e| e.kind == kind::MIGRATION && e.state == state)
                 .count()
         };
-        println!(
+        say!(
             "\n{} applied, {} pending, {} edited, {} missing, {} half-applied",
             count(State::Applied) + count(State::Amended),
             count(State::Pending),
@@ -157,9 +157,9 @@ impl Session {
             count(State::Missing),
             count(State::HalfApplied)
         );
-        println!("\nschema:");
+        say!("\nschema:");
         if schema.is_empty() {
-            println!("no tables");
+            say!("no tables");
         } else {
             let rows: Vec<Vec<String>> = schema
                 .iter()
@@ -172,23 +172,23 @@ impl Session {
                     ]
                 })
                 .collect();
-            print!(
+            say_part!(
                 "{}",
                 table(&["TABLE", "ROWS", "FOREIGN KEYS", "INDEXES"], &rows)
             );
         }
         match found {
             drift::Found::Nothing => {
-                println!("\ndrift: not compared (no fingerprint recorded yet)")
+                say!("\ndrift: not compared (no fingerprint recorded yet)")
             }
-            drift::Found::Same { .. } => println!("\ndrift: none"),
+            drift::Found::Same { .. } => say!("\ndrift: none"),
             drift::Found::Drift(d) => {
-                println!(
+                say!(
                     "\ndrift: {} difference(s) from what the migrations left (`db drift`):",
                     d.differences.len()
                 );
                 for difference in &d.differences {
-                    println!("  {difference}");
+                    say!("  {difference}");
                 }
             }
         }

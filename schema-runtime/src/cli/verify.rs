@@ -139,21 +139,21 @@ impl Session {
                     "name": d.name,
                     "message": d.message,
                 })).collect::<Vec<_>>(),
-            }));
+            }))?;
         } else if differences.is_empty() {
-            println!(
+            say!(
                 "ok: {} matches this binary ({} migrations) and its lock",
                 redact(&self.url),
                 self.migrations().migrations().len()
             );
         } else {
-            println!(
+            say!(
                 "{} difference(s) between {} and this binary:",
                 differences.len(),
                 redact(&self.url)
             );
             for difference in &differences {
-                println!("  {:<13} {}", difference.kind, difference.message);
+                say!("  {:<13} {}", difference.kind, difference.message);
             }
         }
         Ok(if differences.is_empty() { 0 } else { 1 })
