@@ -2,11 +2,15 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// `user@host` of the running process, from `USER`/`USERNAME` and the host name.
+/// `user@host` of the running process: the user the operating system runs it as (so a
+/// container or a service without `USER` is still named), else `USER`/`USERNAME`.
 pub fn applied_by() -> String {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("USERNAME"))
-        .unwrap_or_else(|_| "unknown".to_owned());
+    let user = whoami::username()
+        .ok()
+        .filter(|user| !user.is_empty())
+        .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("USERNAME").ok())
+        .unwrap_or_else(|| "unknown".to_owned());
     format!("{user}@{}", host_name())
 }
 
@@ -14,6 +18,7 @@ pub fn applied_by() -> String {
 pub fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
+        .or_else(|| whoami::hostname().ok())
         .or_else(|| std::env::var("HOSTNAME").ok())
         .or_else(|| std::env::var("COMPUTERNAME").ok())
         .map(|name| name.trim().to_owned())
