@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 use crate::Version;
 
-/// `<stem>-<UTC time>-v<version>.db`: sorts by time, says which schema it holds.
+/// `<stem>-<UTC time>-v<version>.db`: sorts by time, says which schema it holds. The
+/// stem is the database's whole file name (`tasks.db`).
 fn file_name(stem: &str, version: Option<Version>) -> String {
     let time: String = crate::audit::now_utc()
         .chars()
@@ -62,7 +63,8 @@ pub(crate) fn sqlite(
         .filter(|p| !p.is_empty())
         .map(PathBuf::from)
         .ok_or("an in-memory database has no file to back up")?;
-    let stem = database.file_stem().map_or_else(
+    // The whole file name: `app.db` and `app.sqlite` in one folder never share backups.
+    let stem = database.file_name().map_or_else(
         || "database".to_owned(),
         |s| s.to_string_lossy().into_owned(),
     );
@@ -87,10 +89,11 @@ pub(crate) fn sqlite(
     Ok(path)
 }
 
-/// Removes all but the newest `keep` backups named after `stem`.
+/// Removes all but the newest `keep` backups of the database named `stem`: only names
+/// of exactly [`file_name`]'s format for that stem count, so the backups of `data-2.db`
+/// are never taken for those of `data.db`.
 #[cfg(feature = "rusqlite")]
 fn prune(folder: &Path, stem: &str, keep: usize) {
-    let prefix = format!("{stem}-");
     let Ok(entries) = fs::read_dir(folder) else {
         return;
     };
@@ -98,12 +101,8 @@ fn prune(folder: &Path, stem: &str, keep: usize) {
         .flatten()
         .map(|e| e.path())
         .filter(|p| {
-            p.file_name().is_some_and(|n| {
-                let n = n.to_string_lossy();
-                n.starts_with(&prefix)
-                    && n.ends_with(".db")
-                    && n[prefix.len()..].starts_with(|c: char| c.is_ascii_digit())
-            })
+            p.file_name()
+                .is_some_and(|n| is_backup_of(&n.to_string_lossy(), stem))
         })
         .collect();
     backups.sort();
@@ -116,6 +115,32 @@ fn prune(folder: &Path, stem: &str, keep: usize) {
             );
         }
     }
+}
+
+/// Whether `name` is `<stem>-YYYYMMDDTHHMMSSmmmZ-v<version>[-<n>].db`.
+#[cfg_attr(not(feature = "rusqlite"), allow(dead_code))]
+fn is_backup_of(name: &str, stem: &str) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let Some(rest) = name
+        .strip_prefix(stem)
+        .and_then(|r| r.strip_prefix('-'))
+        .and_then(|r| r.strip_suffix(".db"))
+    else {
+        return false;
+    };
+    let Some((time, version)) = rest.split_once("-v") else {
+        return false;
+    };
+    let time_ok = time.len() == 19
+        && digits(&time[..8])
+        && &time[8..9] == "T"
+        && digits(&time[9..18])
+        && &time[18..] == "Z";
+    let version_ok = match version.split_once('-') {
+        Some((version, n)) => digits(version) && digits(n),
+        None => digits(version),
+    };
+    time_ok && version_ok
 }
 
 /// Runs the policy's backup command for a server: `sh -c COMMAND` with the connection
@@ -146,5 +171,34 @@ pub(crate) fn command(
             output.status,
             stderr.trim()
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_this_databases_backups_of_the_exact_format_count() {
+        let name = file_name("data.db", Some(Version::new(3)));
+        assert!(is_backup_of(&name, "data.db"), "{name}");
+        assert!(is_backup_of(
+            &name.replace(".db-", ".db-").replace("-v3.db", "-v3-2.db"),
+            "data.db"
+        ));
+        assert!(!is_backup_of(
+            &file_name("data-2.db", Some(Version::new(3))),
+            "data.db"
+        ));
+        assert!(!is_backup_of(
+            &file_name("data.db-replaced", None),
+            "data.db"
+        ));
+        assert!(!is_backup_of("data.db-notes.db", "data.db"));
+        assert!(!is_backup_of(
+            "data.db-20261202T013838123Z-v3.db.tmp",
+            "data.db"
+        ));
+        assert!(!is_backup_of(&file_name("app.sqlite", None), "app.db"));
     }
 }

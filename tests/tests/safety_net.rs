@@ -48,7 +48,7 @@ fn a_production_start_backs_up_before_the_first_pending_migration() {
     assert_eq!(backup.parent().unwrap(), dir.path().join("backups"));
     let name = backup.file_name().unwrap().to_string_lossy().into_owned();
     assert!(
-        name.starts_with("ledger-") && name.ends_with("-v1.db"),
+        name.starts_with("ledger.db-") && name.ends_with("-v1.db"),
         "named with the time and the schema version it holds: {name}"
     );
     assert!(report.to_string().contains("backed up to"), "{report}");
@@ -102,6 +102,37 @@ fn retention_keeps_the_newest_backups() {
         })
         .collect();
     assert_eq!(kept, ["v1.db", "v2.db"], "the oldest (v0) went");
+}
+
+/// Several databases in one folder: each keeps its own backups, whatever their names.
+#[test]
+fn retention_counts_only_the_backups_of_its_own_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let names = ["data.db", "data-2.db", "app.db", "app.sqlite"];
+    for name in names {
+        let mut conn = Connection::open(dir.path().join(name)).unwrap();
+        for version in 1..=3 {
+            Migrator::with_policy(&REVERSIBLE, production().keep_backups(2))
+                .run_to(&mut conn, Some(Version::new(version)))
+                .unwrap();
+        }
+    }
+    let files: Vec<String> = backups(dir.path())
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    for name in names {
+        let own: Vec<&String> = files
+            .iter()
+            .filter(|f| f.starts_with(&format!("{name}-2")))
+            .collect();
+        assert_eq!(own.len(), 2, "{name} keeps its newest two: {files:#?}");
+        assert!(
+            own[0].ends_with("-v1.db") && own[1].ends_with("-v2.db"),
+            "{own:?}"
+        );
+    }
+    assert_eq!(files.len(), 8, "{files:#?}");
 }
 
 #[test]
