@@ -64,6 +64,8 @@ pub(crate) mod plan;
 #[cfg(feature = "runner")]
 mod policy;
 #[cfg(feature = "runner")]
+mod redact;
+#[cfg(feature = "runner")]
 mod report;
 #[cfg(feature = "runner")]
 pub(crate) mod sql_text;
@@ -88,48 +90,7 @@ pub use report::{Applied, Report};
 pub use sql_text::Dialect;
 
 #[cfg(feature = "runner")]
-/// A URL with its password replaced by `***`: what every message and log prints.
-///
-/// ```
-/// use schema_runtime::redact_url as redact;
-///
-/// assert_eq!(redact("postgres://app:s3cret@db/app"), "postgres://app:***@db/app");
-/// assert_eq!(redact("sqlite:data/app.db"), "sqlite:data/app.db");
-/// ```
-pub fn redact_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
-        return url.to_owned();
-    };
-    let authority_end = url[scheme_end..]
-        .find(['/', '?'])
-        .map_or(url.len(), |i| scheme_end + i);
-    let authority = &url[scheme_end..authority_end];
-    let mut redacted = match authority.rfind('@') {
-        Some(at) => match authority[..at].split_once(':') {
-            Some((user, _)) => format!(
-                "{}{user}:***{}{}",
-                &url[..scheme_end],
-                &authority[at..],
-                &url[authority_end..]
-            ),
-            None => url.to_owned(),
-        },
-        None => url.to_owned(),
-    };
-    // A password may also travel as a query parameter.
-    if let Some(query_at) = redacted.find('?') {
-        let (base, query) = redacted.split_at(query_at + 1);
-        let query: Vec<String> = query
-            .split('&')
-            .map(|pair| match pair.split_once('=') {
-                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
-                _ => pair.to_owned(),
-            })
-            .collect();
-        redacted = format!("{base}{}", query.join("&"));
-    }
-    redacted
-}
+pub use redact::redact_url;
 
 /// The rusqlite this crate was built against; use it instead of your own dependency so
 /// the two never disagree on the version (only one `libsqlite3-sys` may be linked).
