@@ -36,7 +36,7 @@ use crate::error::Error;
 use crate::migrator::{Statements, Value, version_to_sql};
 use crate::report::Report;
 use crate::sql_text::{Dialect, kind};
-use crate::{Migration, Migrator, Version};
+use crate::{Migration, Migrator, Progress, Version};
 
 /// Applies what is pending up to `target` through `driver`: the whole startup run.
 pub(crate) async fn run<D: Driver>(
@@ -137,6 +137,10 @@ async fn run_locked<D: Driver>(
         migrator.backed_up(made, &mut report)?;
     }
     let audit = migrator.audit();
+    let total = plan.pending.len() + plan.seeds.len();
+    if total > 0 {
+        migrator.progressed(Progress::Starting { total });
+    }
 
     for planned in &plan.amendments {
         let migration = planned.migration;
@@ -174,7 +178,15 @@ async fn run_locked<D: Driver>(
         report.amended.push(migration.version());
     }
 
-    let applied = apply_pending(migrator, driver, statements, &plan.pending, &mut report).await;
+    let applied = apply_pending(
+        migrator,
+        driver,
+        statements,
+        &plan.pending,
+        &mut report,
+        total,
+    )
+    .await;
     if watch && !driver.in_transaction() && (applied.is_err() || !report.applied.is_empty()) {
         let recording = async {
             let after = Fingerprint::from_rows(driver.rows(statements.fingerprint).await?);
@@ -236,6 +248,15 @@ async fn run_locked<D: Driver>(
                 ),
             })?;
         report.record_seed(seed, duration);
+        let done = report.applied.len() + report.seeded.len();
+        if let Some(applied) = report.seeded.last() {
+            migrator.progressed(Progress::Applied {
+                applied,
+                seed: true,
+                done,
+                total,
+            });
+        }
     }
 
     migrator.write_dev_lock(&mut report);
@@ -251,7 +272,18 @@ async fn apply_pending<D: Driver>(
     statements: &Statements,
     pending: &[&'static Migration],
     report: &mut Report,
+    total: usize,
 ) -> Result<(), Error> {
+    let progressed = |report: &Report| {
+        if let Some(applied) = report.applied.last() {
+            migrator.progressed(Progress::Applied {
+                applied,
+                seed: false,
+                done: report.applied.len(),
+                total,
+            });
+        }
+    };
     let dialect = driver.dialect();
     let transactional_ddl = dialect.transactional_ddl();
     let grouped = driver.groups() && migrator.policy().groups_transactions() && transactional_ddl;
@@ -305,6 +337,7 @@ async fn apply_pending<D: Driver>(
             )?;
             for (migration, duration) in batch.iter().zip(durations) {
                 report.record_migration(migration, duration);
+                progressed(report);
             }
             index = end;
             continue;
@@ -353,6 +386,7 @@ async fn apply_pending<D: Driver>(
                 ),
             })?;
         report.record_migration(migration, duration);
+        progressed(report);
     }
     // In a grouped run, the files after the last one that ran outside a transaction are
     // still in the open transaction that `end_run` commits.

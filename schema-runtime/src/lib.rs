@@ -64,6 +64,8 @@ pub(crate) mod plan;
 #[cfg(feature = "runner")]
 mod policy;
 #[cfg(feature = "runner")]
+mod progress;
+#[cfg(feature = "runner")]
 mod redact;
 #[cfg(feature = "runner")]
 mod report;
@@ -84,6 +86,8 @@ pub use error::{Error, HistoryProblem, HistoryProblems};
 pub use migrator::Migrator;
 #[cfg(feature = "runner")]
 pub use policy::Policy;
+#[cfg(feature = "runner")]
+pub use progress::Progress;
 #[cfg(feature = "runner")]
 pub use report::{Applied, Report};
 #[cfg(feature = "runner")]

@@ -5,7 +5,7 @@ use crate::error::Error;
 use crate::plan::{self, History, Plan};
 use crate::report::Report;
 use crate::sql_text::{Dialect, state};
-use crate::{Checksum, Migrations, Policy, Version, audit};
+use crate::{Checksum, Migrations, Policy, Progress, Version, audit};
 
 /// Applies embedded migrations at startup, with the policy of the environment.
 ///
@@ -27,6 +27,7 @@ use crate::{Checksum, Migrations, Policy, Version, audit};
 pub struct Migrator {
     migrations: &'static Migrations,
     policy: Policy,
+    progress: crate::progress::Observer,
 }
 
 impl Migrator {
@@ -36,12 +37,53 @@ impl Migrator {
         Ok(Migrator {
             migrations,
             policy: Policy::from_env(migrations)?,
+            progress: Default::default(),
         })
     }
 
     /// A migrator with a policy built in code.
     pub fn with_policy(migrations: &'static Migrations, policy: Policy) -> Self {
-        Migrator { migrations, policy }
+        Migrator {
+            migrations,
+            policy,
+            progress: Default::default(),
+        }
+    }
+
+    /// Calls `observe` as the run goes: once before the first change, with how many
+    /// migrations and seeds it will apply, and once as each one commits. Each is also
+    /// logged through `tracing` the moment it is applied, observer or not.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use schema_runtime::{Environment, Migrator, Migrations, Policy, Progress};
+    ///
+    /// static MIGRATIONS: Migrations = schema_runtime::embed_migrations!("../migrations");
+    ///
+    /// # #[cfg(feature = "rusqlite")] {
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let log = Arc::clone(&seen);
+    /// let migrator = Migrator::with_policy(&MIGRATIONS, Policy::new(Environment::Test))
+    ///     .on_progress(move |progress| {
+    ///         if let Progress::Applied { applied, done, total, .. } = progress {
+    ///             log.lock().unwrap().push(format!("{done}/{total} {}", applied.version));
+    ///         }
+    ///     });
+    /// let mut conn = schema_runtime::rusqlite::Connection::open_in_memory().unwrap();
+    /// migrator.run(&mut conn).unwrap();
+    /// let seen = seen.lock().unwrap();
+    /// assert_eq!(seen.len(), MIGRATIONS.migrations().len());
+    /// assert!(seen[0].starts_with("1/"));
+    /// # }
+    /// ```
+    pub fn on_progress(mut self, observe: impl Fn(Progress<'_>) + Send + Sync + 'static) -> Self {
+        self.progress = crate::progress::Observer::new(observe);
+        self
+    }
+
+    /// Tells the observer, if any.
+    pub(crate) fn progressed(&self, progress: Progress<'_>) {
+        self.progress.tell(progress);
     }
 
     /// The policy.

@@ -128,6 +128,23 @@ fn version(version: Option<Version>) -> String {
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write(f, true)
+    }
+}
+
+/// A report without its line per migration and seed, for a reader who saw each line as
+/// it was applied.
+#[cfg_attr(not(feature = "cli"), allow(dead_code))]
+pub(crate) struct Summary<'a>(pub &'a Report);
+
+impl fmt::Display for Summary<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.write(f, false)
+    }
+}
+
+impl Report {
+    fn write(&self, f: &mut fmt::Formatter<'_>, steps: bool) -> fmt::Result {
         writeln!(
             f,
             "environment: {} ({})",
@@ -152,7 +169,7 @@ impl fmt::Display for Report {
                 version(self.version_after()),
                 milliseconds(self.duration)
             )?;
-            for applied in &self.applied {
+            for applied in self.applied.iter().filter(|_| steps) {
                 writeln!(
                     f,
                     "  + {:>14}  {}  ({})",
@@ -162,7 +179,7 @@ impl fmt::Display for Report {
                 )?;
             }
         }
-        for seed in &self.seeded {
+        for seed in self.seeded.iter().filter(|_| steps) {
             writeln!(f, "  seed {:>12}  {}", seed.version, seed.path)?;
         }
         for version in &self.amended {

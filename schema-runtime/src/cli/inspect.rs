@@ -193,6 +193,19 @@ impl State {
         }
     }
 
+    /// [`as_str`](Self::as_str) in the colour of its state: what needs a person stands out.
+    pub(crate) fn styled(self) -> String {
+        use anstyle::{AnsiColor, Style};
+        let style = match self {
+            State::Applied | State::Amended => Style::new().fg_color(Some(AnsiColor::Green.into())),
+            State::Pending => Style::new().fg_color(Some(AnsiColor::Yellow.into())),
+            State::Edited | State::Missing | State::HalfApplied => {
+                Style::new().fg_color(Some(AnsiColor::Red.into())).bold()
+            }
+        };
+        super::output::styled(self.as_str(), style)
+    }
+
     /// The word for `--json`.
     pub(crate) fn key(self) -> &'static str {
         match self {

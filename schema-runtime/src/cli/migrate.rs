@@ -122,8 +122,13 @@ impl Session {
             redact(&self.url),
             self.migrations().migrations().len()
         );
-        let report = self.console.migrate(&self.migrator, target)?;
-        say_part!("{report}");
+        // Each step is printed as it is applied; the summary follows.
+        let migrator = self
+            .migrator
+            .clone()
+            .on_progress(super::progress::observer());
+        let report = self.console.migrate(&migrator, target)?;
+        say_part!("{}", crate::report::Summary(&report));
         Ok(0)
     }
 }

@@ -89,6 +89,7 @@ mod files;
 mod inspect;
 mod migrate;
 mod output;
+mod progress;
 mod repair;
 mod restore;
 mod session;

@@ -29,12 +29,25 @@ pub(super) fn database_name(url: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Columns padded to their widest cell; the last column is not padded.
+/// How wide a cell shows: its characters without colour codes.
+fn shown_width(cell: &str) -> usize {
+    anstream::adapter::strip_str(cell)
+        .map(|part| part.chars().count())
+        .sum()
+}
+
+/// `text` in `style` (which the output drops where colour is off).
+pub(super) fn styled(text: &str, style: anstyle::Style) -> String {
+    format!("{style}{text}{style:#}")
+}
+
+/// Columns padded to their widest cell; the last column is not padded. Cells may carry
+/// colour: widths count what shows.
 pub(super) fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
-            widths[i] = widths[i].max(cell.chars().count());
+            widths[i] = widths[i].max(shown_width(cell));
         }
     }
     let mut out = String::new();
@@ -45,7 +58,8 @@ pub(super) fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
             if i + 1 == row.len() {
                 line.push_str(cell);
             } else {
-                let _ = write!(line, "{cell:<width$}  ", width = widths[i]);
+                let pad = widths[i].saturating_sub(shown_width(cell));
+                let _ = write!(line, "{cell}{:pad$}  ", "");
             }
         }
         out.push_str(line.trim_end());
@@ -62,13 +76,14 @@ pub(super) fn print_json(value: &Json) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Writes what a command prints to standard output. A reader that closed it (`db status
-/// | head`) ends the command quietly instead of a panic on the broken pipe; Rust ignores
-/// SIGPIPE, so the write reports it, and restoring the signal would also kill the
+/// Writes what a command prints to standard output, in colour on a terminal (plain when
+/// it is not one, or `NO_COLOR` is set: anstream decides). A reader that closed it (`db
+/// status | head`) ends the command quietly instead of a panic on the broken pipe; Rust
+/// ignores SIGPIPE, so the write reports it, and restoring the signal would also kill the
 /// process on a database socket that breaks.
 pub(super) fn write_out(text: std::fmt::Arguments<'_>, newline: bool) -> Result<(), Failure> {
     use std::io::Write;
-    let mut out = std::io::stdout().lock();
+    let mut out = anstream::stdout().lock();
     let written = out
         .write_fmt(text)
         .and_then(|()| {

@@ -128,7 +128,7 @@ impl Session {
                     vec![
                         e.version.to_string(),
                         e.name.clone(),
-                        e.state.as_str().to_owned(),
+                        e.state.styled(),
                         row.map(|r| r.applied_at.clone()).unwrap_or_default(),
                         row.map(|r| r.applied_by.clone()).unwrap_or_default(),
                     ]
