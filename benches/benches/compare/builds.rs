@@ -3,7 +3,7 @@
 //! messages tell whether rustc, and so the macro, ran at all).
 
 use crate::measure::{Samples, Tool};
-use crate::scratch::{Kind, Profile, Workspace};
+use crate::scratch::{Kind, Profile, Workspace, package};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Step {
@@ -46,9 +46,8 @@ pub struct StepRuns {
 pub fn warm_up(workspace: &mut Workspace, kind: Kind, profile: Profile, tools: &[Tool]) {
     for &tool in tools {
         eprintln!(
-            "  building {}-{} ({}; the first time on a machine also compiles its dependencies)",
-            kind.name(),
-            tool.key(),
+            "  building {} ({}; the first time on a machine also compiles its dependencies)",
+            package(tool, kind),
             profile.name()
         );
         workspace.build(tool, kind, profile);

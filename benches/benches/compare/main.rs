@@ -12,7 +12,9 @@
 //!   binary, on SQLite and PostgreSQL.
 //! - `build`: `cargo build --release` of a crate holding only each tool's macro, after
 //!   touching one migration, after adding one, and with nothing changed (does the macro
-//!   run again?); and of the startup binaries after touching one migration.
+//!   run again?), ours also with `schema-runtime`'s `check-sqlite` (the macro replays the
+//!   folder into an in-memory SQLite); and of the startup binaries after touching one
+//!   migration.
 //!
 //! The process and build scenarios use scratch crates with `BENCH_BUILD_SIZE`
 //! migrations, built under `target/tmp/compare` (the first run on a machine compiles
@@ -24,11 +26,13 @@
 //!
 //! - `BENCH_SIZES` (default `100,1000,10000`): sizes of the in-process scenarios.
 //! - `BENCH_SCENARIOS` (default `sqlite,postgres,process,build`).
-//! - `BENCH_TOOLS` (default `floor,ours,sqlx,refinery`): the tools measured in every
-//!   scenario; `floor,ours,sqlx` skips refinery's 80-second builds. The floor must be
-//!   among them: every ratio is to it. Without ours, the no-op and fresh-process
+//! - `BENCH_TOOLS` (default `floor,ours,ours-checked,sqlx,refinery`): the tools measured
+//!   in every scenario; `floor,ours,sqlx` skips refinery's 80-second builds. The floor
+//!   must be among them: every ratio is to it. Without ours, the no-op and fresh-process
 //!   scenarios still bring ours' database up to date, untimed: the floor reads its
-//!   history.
+//!   history. `ours-checked` is ours' macro-only crate with `check-sqlite`, measured in
+//!   the build scenario's macro builds alone (the check costs nothing at run time); its
+//!   targets compare it with ours, so list ours too.
 //! - `BENCH_REPS`: rounds of every timed scenario but builds (defaults scale with size).
 //! - `BENCH_BUILD_SIZE` (default 1000): migrations in the scratch binaries.
 //! - `BENCH_BUILD_REPS` (default 3) and `BENCH_BUILD_PROFILES` (default `release`; `dev`
@@ -66,7 +70,7 @@ use serde_json::{Value, json};
 
 use crate::builds::Step;
 use crate::measure::Tool;
-use crate::report::{Outcome, Target, thousands};
+use crate::report::{Check, Outcome, Target, thousands};
 use crate::scratch::{Kind, Profile, TOOLS, Workspace};
 use crate::tools::Sets;
 
@@ -80,6 +84,8 @@ struct Config {
     sizes: Vec<u64>,
     scenarios: Vec<String>,
     /// The measured tools, in [`TOOLS`]' order; the floor always among them.
+    /// [`Tool::OursChecked`] only in the macro builds: [`Config::runtime_tools`] are the
+    /// others.
     tools: Vec<Tool>,
     repetitions: Option<usize>,
     build_size: u64,
@@ -136,14 +142,17 @@ impl Config {
                 "BENCH_SCENARIOS: unknown scenario {scenario} (sqlite, postgres, process, build)"
             );
         }
-        let chosen: Vec<Tool> = list("BENCH_TOOLS", "floor,ours,sqlx,refinery")
+        let chosen: Vec<Tool> = list("BENCH_TOOLS", "floor,ours,ours-checked,sqlx,refinery")
             .iter()
             .map(|t| match t.as_str() {
                 "floor" => Tool::Floor,
                 "ours" => Tool::Ours,
+                "ours-checked" | "ours_checked" => Tool::OursChecked,
                 "sqlx" => Tool::Sqlx,
                 "refinery" => Tool::Refinery,
-                other => panic!("BENCH_TOOLS: unknown tool {other} (floor, ours, sqlx, refinery)"),
+                other => panic!(
+                    "BENCH_TOOLS: unknown tool {other} (floor, ours, ours-checked, sqlx, refinery)"
+                ),
             })
             .collect();
         assert!(
@@ -173,6 +182,16 @@ impl Config {
 
     fn runs(&self, scenario: &str) -> bool {
         self.scenarios.iter().any(|s| s == scenario)
+    }
+
+    /// The tools of every scenario but the macro builds: ours with `check-sqlite` differs
+    /// from ours only at compile time.
+    fn runtime_tools(&self) -> Vec<Tool> {
+        self.tools
+            .iter()
+            .copied()
+            .filter(|&tool| tool != Tool::OursChecked)
+            .collect()
     }
 
     /// Rounds of an apply-all scenario: fewer where one round takes long (on
@@ -215,6 +234,53 @@ fn target(key: &str, size: u64) -> Option<Target> {
     })
 }
 
+/// What ours with `check-sqlite` may add to ours' build after touching one of 1,000
+/// migrations (the target).
+const CHECK_TOUCH_BUDGET_S: f64 = 1.0;
+
+/// The targets for ours with `check-sqlite`, on the macro builds: touching one
+/// of 1,000 migrations takes at most [`CHECK_TOUCH_BUDGET_S`] longer than ours (medians),
+/// and a build with nothing changed runs nothing (cargo finds the binary fresh every
+/// time). None where the row is another step, or ours is not measured beside it.
+fn check_targets(result: &Outcome, step: Step, fresh: &[(Tool, Vec<bool>)]) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let sample = |tool| result.samples.iter().find(|s| s.tool == tool);
+    match step {
+        Step::Touch if result.size == 1000 => {
+            if let (Some(checked), Some(ours)) = (sample(Tool::OursChecked), sample(Tool::Ours)) {
+                let above = checked.median() - ours.median();
+                checks.push(Check {
+                    target: format!(
+                        "touch one: {} at most {CHECK_TOUCH_BUDGET_S} s above ours",
+                        Tool::OursChecked.label()
+                    ),
+                    met: above <= CHECK_TOUCH_BUDGET_S,
+                    measured: format!(
+                        "{above:+.2} s: {:.2} s against {:.2} s",
+                        checked.median(),
+                        ours.median()
+                    ),
+                });
+            }
+        }
+        Step::NoChange => {
+            if let Some((_, flags)) = fresh.iter().find(|(tool, _)| *tool == Tool::OursChecked) {
+                let reran = flags.iter().filter(|fresh| !**fresh).count();
+                checks.push(Check {
+                    target: format!(
+                        "nothing changed: {} re-runs nothing",
+                        Tool::OursChecked.label()
+                    ),
+                    met: reran == 0,
+                    measured: format!("rustc ran again in {reran} of {} builds", flags.len()),
+                });
+            }
+        }
+        _ => {}
+    }
+    checks
+}
+
 fn outcome(
     key: &str,
     title: &str,
@@ -231,6 +297,8 @@ fn outcome(
         floor,
         samples,
         target: target(key, size),
+        checks: Vec::new(),
+        variants: Vec::new(),
         extra: Value::Null,
         notes: Vec::new(),
     }
@@ -268,6 +336,16 @@ fn build_outcome(
         ),
     };
     let mut result = outcome(&key, &title, floor, size, repetitions, runs.samples);
+    if kind == Kind::Embed {
+        result.checks = check_targets(&result, runs.step, &runs.fresh);
+        result.variants.push((
+            Tool::OursChecked,
+            format!(
+                "{command}, the macro with `check-sqlite`, {}",
+                runs.step.label()
+            ),
+        ));
+    }
     let fresh: serde_json::Map<String, Value> = runs
         .fresh
         .iter()
@@ -323,6 +401,8 @@ fn main() {
         return;
     }
     let config = Config::from_env();
+    // All but the macro builds, which take `config.tools`.
+    let tools = config.runtime_tools();
     START.get_or_init(std::time::Instant::now);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -362,7 +442,7 @@ fn main() {
         if config.runs("sqlite") {
             let reps = config.apply_repetitions(size);
             stage!("SQLite, apply all: {reps} rounds");
-            let samples = sqlite::apply_all(&sets, &runtime, &shm, &config.tools, reps);
+            let samples = sqlite::apply_all(&sets, &runtime, &shm, &tools, reps);
             record(
                 &mut outcomes,
                 outcome(
@@ -376,7 +456,7 @@ fn main() {
             );
             let reps = config.noop_repetitions(size);
             stage!("SQLite, no-op startup: {reps} rounds");
-            let samples = sqlite::noop(&sets, &runtime, &shm, &config.tools, reps);
+            let samples = sqlite::noop(&sets, &runtime, &shm, &tools, reps);
             record(
                 &mut outcomes,
                 outcome(
@@ -392,7 +472,7 @@ fn main() {
         if let Some(server) = server.as_ref().filter(|_| config.runs("postgres")) {
             let reps = config.apply_repetitions(size);
             stage!("PostgreSQL, apply all: {reps} rounds");
-            let samples = postgres::apply_all(&sets, &runtime, server, &config.tools, reps);
+            let samples = postgres::apply_all(&sets, &runtime, server, &tools, reps);
             let mut result = outcome(
                 "postgres.apply",
                 "PostgreSQL: apply all to an empty database",
@@ -413,7 +493,7 @@ fn main() {
             record(&mut outcomes, result);
             let reps = config.noop_repetitions(size);
             stage!("PostgreSQL, no-op startup: {reps} rounds");
-            let samples = postgres::noop(&sets, &runtime, server, &config.tools, reps);
+            let samples = postgres::noop(&sets, &runtime, server, &tools, reps);
             record(
                 &mut outcomes,
                 outcome(
@@ -438,7 +518,7 @@ fn main() {
         );
         let mut workspace = Workspace::create(&work, size);
         // The fresh-process floor reads the history ours' binary writes.
-        let mut app_tools = config.tools.clone();
+        let mut app_tools = tools.clone();
         if config.runs("process") && !app_tools.contains(&Tool::Ours) {
             app_tools.insert(1, Tool::Ours);
         }
@@ -452,7 +532,7 @@ fn main() {
         if config.runs("process") {
             let reps = config.process_repetitions();
             stage!("SQLite, fresh process: {reps} rounds");
-            let samples = process::sqlite(&workspace, &shm, size, &config.tools, reps);
+            let samples = process::sqlite(&workspace, &shm, size, &tools, reps);
             record(
                 &mut outcomes,
                 outcome(
@@ -466,8 +546,7 @@ fn main() {
             );
             if let Some(server) = &server {
                 stage!("PostgreSQL, fresh process: {reps} rounds");
-                let samples =
-                    process::postgres(&workspace, &runtime, server, size, &config.tools, reps);
+                let samples = process::postgres(&workspace, &runtime, server, size, &tools, reps);
                 record(
                     &mut outcomes,
                     outcome(
@@ -508,7 +587,7 @@ fn main() {
                 &mut workspace,
                 Kind::App,
                 Profile::Release,
-                &config.tools,
+                &tools,
                 &[Step::Touch],
                 size,
                 reps,

@@ -11,6 +11,9 @@ pub enum Tool {
     /// Ours with `Policy::group_transactions(true)`: every pending migration in one
     /// transaction (PostgreSQL apply only).
     OursGrouped,
+    /// Ours' macro-only crate with `schema-runtime`'s `check-sqlite`: the folder replayed
+    /// into an in-memory SQLite at compile time (the build scenario's macro crates only).
+    OursChecked,
     Sqlx,
     Refinery,
     /// The least any tool must pay: the raw driver running one `SELECT` of the
@@ -24,6 +27,7 @@ impl Tool {
         match self {
             Tool::Ours => "ours",
             Tool::OursGrouped => "ours_grouped",
+            Tool::OursChecked => "ours_checked",
             Tool::Sqlx => "sqlx",
             Tool::Refinery => "refinery",
             Tool::Floor => "floor",
@@ -34,6 +38,7 @@ impl Tool {
         match self {
             Tool::Ours => "ours",
             Tool::OursGrouped => "ours (grouped)",
+            Tool::OursChecked => "ours (check-sqlite)",
             Tool::Sqlx => "sqlx",
             Tool::Refinery => "refinery",
             Tool::Floor => "floor",

@@ -245,7 +245,7 @@ async fn apply_once(tool: Tool, sets: &Sets, server: &Server, name: &str) -> Dur
                         .await
                         .unwrap();
                 }
-                Tool::Refinery => unreachable!(),
+                Tool::Refinery | Tool::OursChecked => unreachable!(),
             }
             let elapsed = started.elapsed();
             pool.close().await;

@@ -16,6 +16,17 @@ pub struct Target {
     pub measured_then: &'static str,
 }
 
+/// A target judged on one row other than ours' ratio to the floor (those of ours with
+/// `check-sqlite`, beside ours).
+#[derive(Clone, Debug)]
+pub struct Check {
+    /// What it asks, as the tables print it.
+    pub target: String,
+    pub met: bool,
+    /// What was measured, as the tables print it.
+    pub measured: String,
+}
+
 /// One scenario at one size.
 pub struct Outcome {
     pub key: String,
@@ -26,6 +37,10 @@ pub struct Outcome {
     pub floor: &'static str,
     pub samples: Vec<Samples>,
     pub target: Option<Target>,
+    pub checks: Vec<Check>,
+    /// Variants of ours the README's table gives a row of their own, with its title
+    /// (where they were measured).
+    pub variants: Vec<(Tool, String)>,
     pub extra: Value,
     pub notes: Vec<String>,
 }
@@ -53,6 +68,13 @@ impl Outcome {
     pub fn render(&self) -> String {
         let mut out = String::new();
         let unit = Unit::for_seconds(self.get(Tool::Floor).map_or(1.0, Samples::median));
+        let width = self
+            .samples
+            .iter()
+            .map(|s| s.tool.label().len())
+            .max()
+            .unwrap_or(0)
+            .max(16);
         writeln!(
             out,
             "\n{} — {} migrations, {} interleaved rounds",
@@ -64,7 +86,7 @@ impl Outcome {
         writeln!(out, "  floor: {}", self.floor).unwrap();
         writeln!(
             out,
-            "  {:<16} {:>12} {:>25} {:>9} {:>8}",
+            "  {:<width$} {:>12} {:>25} {:>9} {:>8}",
             "tool",
             format!("median {}", unit.name()),
             format!("[min – max] {}", unit.name()),
@@ -75,7 +97,7 @@ impl Outcome {
         for samples in &self.samples {
             writeln!(
                 out,
-                "  {:<16} {:>12} {:>25} {:>9} {:>8}",
+                "  {:<width$} {:>12} {:>25} {:>9} {:>8}",
                 samples.tool.label(),
                 unit.format(samples.median()),
                 format!(
@@ -97,6 +119,16 @@ impl Outcome {
                 target.measured_then,
                 if met { "met" } else { "MISSED" },
                 self.ratio_to_floor(Tool::Ours).unwrap_or(f64::NAN)
+            )
+            .unwrap();
+        }
+        for check in &self.checks {
+            writeln!(
+                out,
+                "  target: {}: {} ({})",
+                check.target,
+                if check.met { "met" } else { "MISSED" },
+                check.measured
             )
             .unwrap();
         }
@@ -132,6 +164,11 @@ impl Outcome {
                 "measured_then": t.measured_then,
                 "met": self.target_met(),
             })),
+            "checks": self.checks.iter().map(|c| json!({
+                "target": c.target,
+                "met": c.met,
+                "measured": c.measured,
+            })).collect::<Vec<_>>(),
             "extra": self.extra,
             "notes": self.notes,
         })
@@ -236,6 +273,17 @@ pub fn markdown(outcomes: &[Outcome], size: u64) -> String {
                 cell(outcome, Tool::OursGrouped),
             )
             .unwrap();
+        }
+        for (tool, title) in &outcome.variants {
+            if outcome.get(*tool).is_some() {
+                writeln!(
+                    out,
+                    "| {title} | {} | {} | | |",
+                    human(floor),
+                    cell(outcome, *tool)
+                )
+                .unwrap();
+            }
         }
     }
     out

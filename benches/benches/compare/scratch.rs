@@ -6,6 +6,9 @@
 //! - [`Kind::Embed`]: the macro and nothing else (the binary prints how many migrations
 //!   it holds). What the macro costs a build, told apart from everything an application
 //!   links anyway. Its floor has no dependencies and `include_str!`s the same files.
+//!   Ours has a second crate of this kind, [`Tool::OursChecked`]: the same crate with
+//!   `schema-runtime`'s `check-sqlite` on, so the macro also replays the folder into an
+//!   in-memory SQLite.
 //! - [`Kind::App`]: an application's startup. The binary takes `count`, `sqlite PATH` or
 //!   `postgres URL` (opens the database, runs its startup migration, prints what it did,
 //!   exits). Its floor links the same drivers, `include_str!`s the same files, and runs
@@ -22,8 +25,15 @@ use serde_json::Value;
 
 use crate::measure::Tool;
 
-/// The tools with a crate of each kind, in the order they are first built.
-pub const TOOLS: [Tool; 4] = [Tool::Floor, Tool::Ours, Tool::Sqlx, Tool::Refinery];
+/// The tools with scratch crates, in the order they are first built ([`Kind::has_crate`]
+/// says of which kinds).
+pub const TOOLS: [Tool; 5] = [
+    Tool::Floor,
+    Tool::Ours,
+    Tool::OursChecked,
+    Tool::Sqlx,
+    Tool::Refinery,
+];
 
 /// What a scratch crate is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,10 +53,22 @@ impl Kind {
             Kind::App => "app",
         }
     }
+
+    /// Whether `tool` has a crate of this kind: ours with `check-sqlite` only has a
+    /// macro-only one (what the check adds is a build cost; it changes nothing at run
+    /// time).
+    pub fn has_crate(self, tool: Tool) -> bool {
+        match tool {
+            Tool::OursGrouped => false,
+            Tool::OursChecked => self == Kind::Embed,
+            _ => true,
+        }
+    }
 }
 
-fn package(tool: Tool, kind: Kind) -> String {
-    format!("{}-{}", kind.name(), tool.key())
+/// `embed-ours`, `embed-ours-checked`, `app-sqlx`, ...
+pub fn package(tool: Tool, kind: Kind) -> String {
+    format!("{}-{}", kind.name(), tool.key().replace('_', "-"))
 }
 
 fn naming(tool: Tool) -> Naming {
@@ -311,7 +333,7 @@ impl Workspace {
         fs::create_dir_all(&root).unwrap();
         let mut crates = Vec::new();
         for kind in Kind::ALL {
-            for tool in TOOLS {
+            for tool in TOOLS.into_iter().filter(|&tool| kind.has_crate(tool)) {
                 let mut scratch = Crate {
                     tool,
                     kind,
@@ -489,13 +511,19 @@ impl Crate {
                  sqlx = { version = \"0.9\", default-features = false, features = [\"runtime-tokio\", \"postgres\"] }\n\
                  tokio = { version = \"1\", features = [\"rt\"] }\n",
             ),
-            (Tool::Ours, kind) => {
+            (Tool::Ours | Tool::OursChecked, kind) => {
                 // A project with this many migrations has applied them: the macro checks
                 // each against its lock line too.
                 fs::write(dir.join("migrations/migrations.lock"), lock_text(count)).unwrap();
-                let features = match kind {
-                    Kind::Embed => "",
-                    Kind::App => ", features = [\"rusqlite\", \"sqlx-postgres\"]",
+                let features = match (self.tool, kind) {
+                    (Tool::Ours, Kind::Embed) => "",
+                    // Only the check differs from ours' crate. With no backend on, the
+                    // folder serves all three dialects, SQLite among them, so the check
+                    // runs; a backend feature (`rusqlite`) would also link its driver and
+                    // narrow the rules to one dialect: not the check's cost.
+                    (Tool::OursChecked, Kind::Embed) => ", features = [\"check-sqlite\"]",
+                    (Tool::Ours, Kind::App) => ", features = [\"rusqlite\", \"sqlx-postgres\"]",
+                    _ => unreachable!("no startup binary of ours with check-sqlite"),
                 };
                 dependencies.push_str(&format!(
                     "schema-runtime = {{ path = {runtime}, default-features = false{features} }}\n"
@@ -553,7 +581,7 @@ impl Crate {
 
     fn write_main(&mut self) {
         let main = match (self.tool, self.kind) {
-            (Tool::Ours, Kind::Embed) => OURS_EMBED_MAIN.to_owned(),
+            (Tool::Ours | Tool::OursChecked, Kind::Embed) => OURS_EMBED_MAIN.to_owned(),
             (Tool::Ours, Kind::App) => OURS_APP_MAIN.to_owned(),
             (Tool::Sqlx, Kind::Embed) => SQLX_EMBED_MAIN.to_owned(),
             (Tool::Sqlx, Kind::App) => SQLX_APP_MAIN.to_owned(),
@@ -576,7 +604,9 @@ impl Crate {
                 });
                 main
             }
-            (Tool::OursGrouped, _) => unreachable!("no crate of its own"),
+            (Tool::OursGrouped, _) | (Tool::OursChecked, Kind::App) => {
+                unreachable!("no crate of its own")
+            }
         };
         fs::write(self.dir.join("src/main.rs"), main).unwrap();
     }

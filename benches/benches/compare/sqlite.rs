@@ -80,7 +80,7 @@ fn apply_once(tool: Tool, sets: &Sets, runtime: &Runtime, path: &Path) {
             tx.execute_batch(&sets.batch).unwrap();
             tx.commit().unwrap();
         }
-        Tool::OursGrouped => unreachable!("not an SQLite contestant"),
+        Tool::OursGrouped | Tool::OursChecked => unreachable!("not an SQLite contestant"),
     }
 }
 
