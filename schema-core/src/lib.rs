@@ -17,6 +17,7 @@
 
 #![warn(missing_docs)]
 
+pub mod amend;
 pub mod checksum;
 mod dialect;
 pub mod directive;

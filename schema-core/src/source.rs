@@ -505,8 +505,10 @@ fn check_lock(
                 entry.checksum, amendment.reason
             ),
             None => format!(
-                "was edited after it was applied: the lock records sha256:{} but the file now hashes to sha256:{actual}. Do not change an applied migration: add a new migration instead; to fix a draft that only your development database has, run `db down` first (put the applied text back, run `db down`, then make the change); for a change that is harmless on every database that ran it, run `db amend {} --reason \"…\"`",
-                entry.checksum, entry.version
+                "was edited after it was applied: the lock records sha256:{} but the file now hashes to sha256:{actual}. Do not change an applied migration: add a new migration instead; to fix a draft that only your development database has, run `db down` first (put the applied text back, run `db down`, then make the change); for a change that is harmless on every database that ran it, run `db amend {v} --reason \"…\"`, or where the application no longer builds, `schema-lock amend {v} --reason \"…\" --dir {dir}` (`cargo install schema-core`)",
+                entry.checksum,
+                v = entry.version,
+                dir = up.display.rsplit_once('/').map_or(".", |(d, _)| d)
             ),
         };
         reader.error(&up.display, message);

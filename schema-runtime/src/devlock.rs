@@ -47,11 +47,4 @@ pub fn append(migrations: &Migrations, applied: &[&Migration]) -> Result<Option<
     Ok(Some(path))
 }
 
-/// Writes through a temporary file and a rename, so a reader never sees half a lock.
-pub fn write_atomically(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    let temporary = path.with_extension(format!("lock.tmp{}", std::process::id()));
-    fs::write(&temporary, text)?;
-    fs::rename(&temporary, path).inspect_err(|_| {
-        let _ = fs::remove_file(&temporary);
-    })
-}
+pub use schema_core::amend::write_atomically;

@@ -613,3 +613,62 @@ fn check_postgres_parses_every_file_and_names_the_line_and_column_that_does_not_
     scratch.build_ok();
     assert_eq!(scratch.embedded().len(), 3);
 }
+
+/// A fresh clone with a harmlessly edited locked migration: the application does not
+/// build, so its `db amend` cannot run. The build's own suggestion, run as printed,
+/// amends the lock from the files, and the build passes.
+#[test]
+fn the_suggested_amend_works_on_a_clone_that_does_not_build() {
+    let mut scratch = Scratch::new("schema-e2e-amend");
+    scratch.write("0001_create_users.sql", CREATE_USERS);
+    scratch.write("0002_add_email.sql", ADD_EMAIL);
+    scratch.write_lock(&[
+        (1, "create_users", CREATE_USERS.as_bytes()),
+        (2, "add_email", ADD_EMAIL.as_bytes()),
+    ]);
+    let edited = format!("-- Adds the users' email.\n{ADD_EMAIL}");
+    scratch.write("0002_add_email.sql", &edited);
+    let stderr = scratch.build_err();
+    let start = stderr
+        .find("`schema-lock amend ")
+        .unwrap_or_else(|| panic!("no schema-lock suggestion:\n{stderr}"));
+    let suggestion = &stderr[start + 1..];
+    let suggestion = &suggestion[..suggestion.find('`').unwrap()];
+    let args: Vec<String> = suggestion
+        .replace("\"…\"", "\"a comment only\"")
+        .split(' ')
+        .skip(1)
+        .map(|a| a.to_owned())
+        .collect();
+    // The reason was quoted for a shell: put its words back together.
+    let text = args.join(" ");
+    let (before, after) = text.split_once('"').unwrap();
+    let (reason, after) = after.split_once('"').unwrap();
+    let mut argv: Vec<String> = before.split_whitespace().map(str::to_owned).collect();
+    argv.push(reason.to_owned());
+    argv.extend(after.split_whitespace().map(str::to_owned));
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = Command::new(cargo)
+        .args(["run", "-q", "--manifest-path"])
+        .arg(workspace_dir().join("Cargo.toml"))
+        .args(["-p", "schema-core", "--bin", "schema-lock", "--"])
+        .args(&argv)
+        .current_dir(scratch.dir.path())
+        .env("CARGO_TARGET_DIR", target_dir())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{suggestion}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("amended version 2"));
+    scratch.build_ok();
+    let embedded = scratch.embedded();
+    assert_eq!(
+        embedded[1],
+        Embedded::expected(2, "add_email", edited.as_bytes())
+    );
+    let lock = fs::read_to_string(scratch.migration_path("migrations.lock")).unwrap();
+    assert!(lock.contains("a comment only"), "{lock}");
+}

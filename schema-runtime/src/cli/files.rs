@@ -1,12 +1,10 @@
 //! The commands that work on the migrations folder and its lock, with no database:
 //! `db new`, `db lock` and `db amend`.
 
-use std::path::{Path, PathBuf};
-
-use schema_core::{Lock, LockEntry};
+use std::path::PathBuf;
 
 use super::{Failure, Outcome};
-use crate::{Checksum, Migrations, Version};
+use crate::{Migrations, Version};
 
 /// The folder the binary was compiled from, or why it cannot be used.
 fn source_folder(migrations: &Migrations) -> Result<PathBuf, Failure> {
@@ -18,22 +16,6 @@ fn source_folder(migrations: &Migrations) -> Result<PathBuf, Failure> {
         )));
     }
     Ok(dir.to_owned())
-}
-
-/// The up file of `version` in `dir`, read from disk (the binary may predate an edit).
-fn up_file(dir: &Path, version: Version) -> Result<Option<(String, PathBuf)>, Failure> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| Failure::usage(format!("cannot read {}: {e}", dir.display())))?;
-    for entry in entries.flatten() {
-        let file_name = entry.file_name().to_string_lossy().into_owned();
-        if let Ok(name) = schema_core::FileName::parse(&file_name)
-            && name.version == version
-            && name.side == schema_core::Side::Up
-        {
-            return Ok(Some((name.name, entry.path())));
-        }
-    }
-    Ok(None)
 }
 
 pub(super) fn new_migration(migrations: &Migrations, name: &str, down: bool) -> Outcome {
@@ -101,57 +83,16 @@ pub(super) fn write_lock(migrations: &'static Migrations) -> Outcome {
 }
 
 pub(super) fn amend(migrations: &Migrations, version: Version, reason: &str) -> Outcome {
-    if reason.trim().is_empty() {
-        return Err(Failure::usage(
-            "--reason must say why the change is safe for every database that ran the old text",
-        ));
-    }
     let dir = source_folder(migrations)?;
-    let path = migrations.lock_path();
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
-    let mut lock = Lock::parse(&text).map_err(|errors| {
-        Failure::check(format!(
-            "{} does not parse: {}",
-            path.display(),
-            errors.first().map(ToString::to_string).unwrap_or_default()
-        ))
-    })?;
-    let Some(entry) = lock.get(version).cloned() else {
-        return Err(Failure::check(format!(
-            "version {version} is not in {}: it was never applied, so edit it freely",
-            path.display()
-        )));
-    };
-    let Some((name, file)) = up_file(&dir, version)? else {
-        return Err(Failure::check(format!(
-            "there is no migration file for version {version} in {}",
-            dir.display()
-        )));
-    };
-    let bytes = std::fs::read(&file)
-        .map_err(|e| Failure::usage(format!("cannot read {}: {e}", file.display())))?;
-    let checksum = Checksum::of_file(&bytes);
-    if checksum == entry.checksum {
-        say!(
+    match schema_core::amend::amend(&dir, version, reason).map_err(Failure::check)? {
+        schema_core::amend::Amended::Unchanged { file, checksum } => say!(
             "{} is unchanged (sha256:{checksum}): nothing to amend",
             file.display()
-        );
-        return Ok(0);
+        ),
+        schema_core::amend::Amended::Amended { lock, from, to, .. } => say!(
+            "amended version {version} in {}: sha256:{from} → sha256:{to}. Commit the lock with the file; each database records the amendment at its next start",
+            lock.display()
+        ),
     }
-    let mut amended = LockEntry::new(version, name, checksum);
-    amended.amendments.push(schema_core::lock::Amendment {
-        from: entry.checksum,
-        reason: reason.to_owned(),
-    });
-    amended.amendments.extend(entry.amendments);
-    lock.upsert(amended);
-    crate::devlock::write_atomically(&path, &lock.render())
-        .map_err(|e| Failure::usage(format!("cannot write {}: {e}", path.display())))?;
-    say!(
-        "amended version {version} in {}: sha256:{} → sha256:{checksum}. Commit the lock with the file; each database records the amendment at its next start",
-        path.display(),
-        entry.checksum
-    );
     Ok(0)
 }
