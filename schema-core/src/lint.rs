@@ -272,40 +272,39 @@ fn starts(words: &[&str], pattern: &[&[&str]]) -> bool {
             .all(|(allowed, word)| allowed.contains(word))
 }
 
-/// The words of the statement that starts `tokens`, at its own nesting level: the words
-/// inside its parentheses (a subquery's `WHERE`) are not its own, and a `)` that closes
-/// an outer parenthesis ends it.
-fn own_words(tokens: &[Token]) -> Vec<&str> {
+/// The tokens of the statement that starts `tokens`, each with its nesting depth below
+/// the statement: it ends at a `;` or at a `)` that closes an outer parenthesis.
+fn own_tokens(tokens: &[Token]) -> impl Iterator<Item = (usize, &Token)> {
     let mut depth = 0usize;
-    let mut words = Vec::new();
-    for token in tokens {
+    tokens.iter().map_while(move |token| {
         match &token.kind {
             TokenKind::Symbol('(') => depth += 1,
-            TokenKind::Symbol(')') if depth == 0 => break,
+            TokenKind::Symbol(')') if depth == 0 => return None,
             TokenKind::Symbol(')') => depth -= 1,
-            TokenKind::Semicolon => break,
-            TokenKind::Word(word) if depth == 0 => words.push(word.as_str()),
+            TokenKind::Semicolon => return None,
             _ => {}
         }
-    }
-    words
+        Some((depth, token))
+    })
+}
+
+/// The words of the statement that starts `tokens`, at its own nesting level: the words
+/// inside its parentheses (a subquery's `WHERE`) are not its own.
+fn own_words(tokens: &[Token]) -> Vec<&str> {
+    own_tokens(tokens)
+        .filter_map(|(depth, token)| match &token.kind {
+            TokenKind::Word(word) if depth == 0 => Some(word.as_str()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Where the statement that starts `tokens` ends, as a byte offset.
 fn statement_end(tokens: &[Token]) -> usize {
-    let mut depth = 0usize;
-    let mut end = tokens.first().map_or(0, |t| t.end);
-    for token in tokens {
-        match &token.kind {
-            TokenKind::Symbol('(') => depth += 1,
-            TokenKind::Symbol(')') if depth == 0 => break,
-            TokenKind::Symbol(')') => depth -= 1,
-            TokenKind::Semicolon => break,
-            _ => {}
-        }
-        end = token.end;
-    }
-    end
+    own_tokens(tokens)
+        .last()
+        .or(tokens.first().map(|t| (0, t)))
+        .map_or(0, |(_, t)| t.end)
 }
 
 /// The name of the temporary table that a `CREATE [GLOBAL|LOCAL] TEMP[ORARY] TABLE

@@ -220,33 +220,15 @@ async fn run_locked<D: Driver>(
             split: false,
             whole_run: false,
         };
-        let duration = driver
-            .apply(statements, file)
-            .await
-            .map_err(|failure| match failure {
-                Failure::Sql(message) => Error::Seed {
+        let duration = driver.apply(statements, file).await.map_err(|failure| {
+            failed(failure, seed.version(), seed.path(), "seed ", |message| {
+                Error::Seed {
                     version: seed.version(),
                     path: seed.path(),
                     message,
-                },
-                Failure::Lost(message) => Error::OutcomeUnknown {
-                    version: seed.version(),
-                    path: seed.path(),
-                    message,
-                },
-                Failure::EndedTransaction => Error::TransactionEnded {
-                    version: seed.version(),
-                    path: seed.path(),
-                },
-                Failure::Bookkeeping(error) => Error::database(
-                    format!(
-                        "recording seed {} (version {}) in the history",
-                        seed.path(),
-                        seed.version()
-                    ),
-                    error,
-                ),
-            })?;
+                }
+            })
+        })?;
         report.record_seed(seed, duration);
         let done = report.applied.len() + report.seeded.len();
         if let Some(applied) = report.seeded.last() {
@@ -356,35 +338,21 @@ async fn apply_pending<D: Driver>(
             split: !migration.transaction() && dialect == Dialect::Postgres,
             whole_run,
         };
-        let duration = driver
-            .apply(statements, file)
-            .await
-            .map_err(|failure| match failure {
-                Failure::Sql(message) => Error::Migration {
+        let duration = driver.apply(statements, file).await.map_err(|failure| {
+            failed(
+                failure,
+                migration.version(),
+                migration.path(),
+                "",
+                |message| Error::Migration {
                     version: migration.version(),
                     path: migration.path(),
                     message,
                     in_transaction,
                     whole_run,
                 },
-                Failure::Lost(message) => Error::OutcomeUnknown {
-                    version: migration.version(),
-                    path: migration.path(),
-                    message,
-                },
-                Failure::EndedTransaction => Error::TransactionEnded {
-                    version: migration.version(),
-                    path: migration.path(),
-                },
-                Failure::Bookkeeping(error) => Error::database(
-                    format!(
-                        "recording {} (version {}) in the history",
-                        migration.path(),
-                        migration.version()
-                    ),
-                    error,
-                ),
-            })?;
+            )
+        })?;
         report.record_migration(migration, duration);
         progressed(report);
     }
@@ -415,6 +383,30 @@ async fn apply_pending<D: Driver>(
             }
         }
     })
+}
+
+/// The error of a migration or seed (`what` is `"seed "` for one) whose step failed:
+/// `sql` makes the error of its own SQL failing.
+fn failed<E: std::error::Error + Send + Sync + 'static>(
+    failure: Failure<E>,
+    version: Version,
+    path: &'static str,
+    what: &str,
+    sql: impl FnOnce(String) -> Error,
+) -> Error {
+    match failure {
+        Failure::Sql(message) => sql(message),
+        Failure::Lost(message) => Error::OutcomeUnknown {
+            version,
+            path,
+            message,
+        },
+        Failure::EndedTransaction => Error::TransactionEnded { version, path },
+        Failure::Bookkeeping(error) => Error::database(
+            format!("recording {what}{path} (version {version}) in the history"),
+            error,
+        ),
+    }
 }
 
 /// Runs `body` between `BEGIN` (on SQLite `BEGIN IMMEDIATE`, which takes the write lock

@@ -64,6 +64,12 @@ pub enum Command {
         #[arg(long, value_name = "DATABASE")]
         confirm_production: Option<String>,
     },
+    /// Create the URL's database if it is missing; one that exists is left as it is.
+    ///
+    /// A server's database is created through the server's maintenance database
+    /// (PostgreSQL's `postgres`, else `template1`; MySQL without a database), a SQLite
+    /// database as an empty file. Exit 0 whether it was created or already there.
+    Create,
     /// Create a timestamped migration file in the source folder.
     New {
         /// The migration's name: letters, digits and `_`.
@@ -187,6 +193,7 @@ mod tests {
             ("adopt.rs", include_str!("adopt.rs")),
             ("args.rs", include_str!("args.rs")),
             ("console.rs", include_str!("console.rs")),
+            ("create.rs", include_str!("create.rs")),
             ("down.rs", include_str!("down.rs")),
             ("drift.rs", include_str!("drift.rs")),
             ("files.rs", include_str!("files.rs")),
@@ -194,6 +201,7 @@ mod tests {
             ("migrate.rs", include_str!("migrate.rs")),
             ("mod.rs", include_str!("mod.rs")),
             ("output.rs", include_str!("output.rs")),
+            ("progress.rs", include_str!("progress.rs")),
             ("repair.rs", include_str!("repair.rs")),
             ("restore.rs", include_str!("restore.rs")),
             ("session.rs", include_str!("session.rs")),
@@ -203,7 +211,6 @@ mod tests {
         ];
         // Every file of this module is scanned: a new one must be added above.
         let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/cli");
-            ("progress.rs", include_str!("progress.rs")),
         for file in std::fs::read_dir(&folder).expect("the cli sources are here") {
             let name = file.expect("a directory entry").file_name();
             let name = name.to_string_lossy();

@@ -28,6 +28,7 @@
 //! | `seed` | apply pending migrations and seeds; development only |
 //! | `down [--to V]` | revert the newest migration (or every one above `V`) with its down file |
 //! | `redo` | `down`, then apply it again |
+//! | `create` | create the URL's database if missing (a server's, or an empty SQLite file); exit 0 if it exists |
 //! | `new NAME [--down]` | a timestamped migration file in the source folder |
 //! | `lock` | write `migrations.lock` for every migration of the binary |
 //! | `amend VERSION --reason TEXT` | accept an edited locked migration, with a trail |
@@ -83,6 +84,7 @@ macro_rules! say_part {
 mod adopt;
 mod args;
 mod console;
+mod create;
 mod down;
 mod drift;
 mod files;
@@ -351,6 +353,7 @@ impl Cli {
             Command::Redo { confirm_production } => {
                 session(policy()?)?.redo(confirm_production.as_deref())
             }
+            Command::Create => create::create(self.migrations, policy()?, &url()?),
             Command::New { name, down } => files::new_migration(self.migrations, &name, down),
             Command::Lock => files::write_lock(self.migrations),
             Command::Amend { version, reason } => {
