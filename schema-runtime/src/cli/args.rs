@@ -70,6 +70,15 @@ pub enum Command {
     /// (PostgreSQL's `postgres`, else `template1`; MySQL without a database), a SQLite
     /// database as an empty file. Exit 0 whether it was created or already there.
     Create,
+    /// Drop everything in the database, migrate again, and seed in development with
+    /// `SEED_DB=true`.
+    ///
+    /// Refused in production and on a database stamped production, with no override, and
+    /// on a database of another environment. PostgreSQL: the current schema is dropped
+    /// and created again with its owner, grants and comment. MySQL: the database is
+    /// dropped and created again with its character set and collation. SQLite: every
+    /// table and view of the file is dropped.
+    Reset,
     /// Create a timestamped migration file in the source folder.
     New {
         /// The migration's name: letters, digits and `_`.
@@ -203,6 +212,7 @@ mod tests {
             ("output.rs", include_str!("output.rs")),
             ("progress.rs", include_str!("progress.rs")),
             ("repair.rs", include_str!("repair.rs")),
+            ("reset.rs", include_str!("reset.rs")),
             ("restore.rs", include_str!("restore.rs")),
             ("session.rs", include_str!("session.rs")),
             ("status.rs", include_str!("status.rs")),

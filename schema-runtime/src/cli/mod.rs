@@ -29,6 +29,7 @@
 //! | `down [--to V]` | revert the newest migration (or every one above `V`) with its down file |
 //! | `redo` | `down`, then apply it again |
 //! | `create` | create the URL's database if missing (a server's, or an empty SQLite file); exit 0 if it exists |
+//! | `reset` | drop everything in the database, migrate (and seed in development with `SEED_DB=true`); refused in production and on a production-stamped database, with no override |
 //! | `new NAME [--down]` | a timestamped migration file in the source folder |
 //! | `lock` | write `migrations.lock` for every migration of the binary |
 //! | `amend VERSION --reason TEXT` | accept an edited locked migration, with a trail |
@@ -93,6 +94,7 @@ mod migrate;
 mod output;
 mod progress;
 mod repair;
+mod reset;
 mod restore;
 mod session;
 mod status;
@@ -354,6 +356,11 @@ impl Cli {
                 session(policy()?)?.redo(confirm_production.as_deref())
             }
             Command::Create => create::create(self.migrations, policy()?, &url()?),
+            Command::Reset => {
+                let policy = policy()?;
+                reset::refuse_production_run(&policy)?;
+                session(policy)?.reset()
+            }
             Command::New { name, down } => files::new_migration(self.migrations, &name, down),
             Command::Lock => files::write_lock(self.migrations),
             Command::Amend { version, reason } => {
