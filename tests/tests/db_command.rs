@@ -121,10 +121,11 @@ impl Db {
             .env_remove("SCHEMA_SESSION_SQL")
             .env_remove("FIXTURE_HISTORY_TABLE")
             .env_remove("FIXTURE_RUNTIME")
+            // Removed before `vars`, so that a test can set it.
+            .env_remove("SEED_DB")
             .envs(vars.iter().copied())
             .env("DATABASE_URL", &self.url)
             .env("APP_ENV", environment)
-            .env_remove("SEED_DB")
             .env("NO_COLOR", "1");
         command
     }
@@ -982,3 +983,7 @@ mod rules;
 
 #[path = "db_command/operators.rs"]
 mod operators;
+
+/// `db create` and `db reset`.
+#[path = "db_command/create_reset.rs"]
+mod create_reset;
