@@ -66,8 +66,13 @@ impl Session {
             redact(&self.url),
             self.migrations().migrations().len()
         );
-        let report = self.console.migrate(&self.migrator, None)?;
-        say_part!("{report}");
+        // As `db migrate`: each step printed as it is applied, then the summary.
+        let migrator = self
+            .migrator
+            .clone()
+            .on_progress(super::progress::observer());
+        let report = self.console.migrate(&migrator, None)?;
+        say_part!("{}", crate::report::Summary(&report));
         Ok(0)
     }
 
