@@ -28,9 +28,12 @@ pub enum Progress<'a> {
     },
 }
 
+/// What observes a run.
+type Observe = dyn Fn(Progress<'_>) + Send + Sync;
+
 /// The observer of a run, shared by the clones of a migrator.
 #[derive(Clone, Default)]
-pub(crate) struct Observer(Option<Arc<dyn Fn(Progress<'_>) + Send + Sync>>);
+pub(crate) struct Observer(Option<Arc<Observe>>);
 
 impl Observer {
     pub(crate) fn new(observe: impl Fn(Progress<'_>) + Send + Sync + 'static) -> Self {
