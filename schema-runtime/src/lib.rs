@@ -21,8 +21,32 @@
 //! `cargo build` fails when a migration listed in `migrations.lock` (that is, one a
 //! database already ran) has been edited, with the file, both checksums and the fix in
 //! the message.
+//!
+//! # Cargo features
+//!
+//! | Feature | What it adds |
+//! |---------|--------------|
+//! | `rusqlite` (default) | SQLite through rusqlite, bundled: `Migrator::run`, the `rusqlite` re-export |
+//! | `sqlx-postgres` | PostgreSQL through sqlx: `Migrator::run_async`, `sqlx_backend`, the `sqlx` re-export |
+//! | `sqlx-mysql` | MySQL and MariaDB through sqlx, as above |
+//! | `sqlx-sqlite` | SQLite through sqlx, bundled, as above |
+//! | `cli` | the `db` command, `cli`; needs `rusqlite`, `sqlx-postgres` or `sqlx-mysql` beside it |
+//! | `check-sqlite` | `embed_migrations!` replays the folder into an in-memory SQLite at compile time |
+//! | `check-postgres` | `embed_migrations!` parses every statement with PostgreSQL's own parser at compile time (building it needs libclang) |
+//!
+//! With no backend (`default-features = false`, as a build script uses it) the migration
+//! types, `embed_migrations!` and [`build`] remain. On docs.rs, every item that needs a
+//! feature is marked with it.
 
 #![warn(missing_docs)]
+// docs.rs (`--cfg docsrs`, nightly) marks each item with the features it needs, in
+// terms of the features an application names: the internal `runner` and `async-runner`
+// are never shown (the items they gate say which backends they come with).
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![cfg_attr(
+    docsrs,
+    doc(auto_cfg(hide(feature = "runner", feature = "async-runner")))
+)]
 
 #[cfg(all(
     feature = "cli",
@@ -36,6 +60,41 @@ compile_error!(
     "the `cli` feature needs a database to talk to: enable `rusqlite`, `sqlx-postgres` or `sqlx-mysql` beside it"
 );
 
+/// Public items of every backend: compiled with the internal `runner` feature that each
+/// backend feature turns on, and marked on docs.rs as needing one of the backends.
+macro_rules! with_any_backend {
+    ($($item:item)*) => {$(
+        #[cfg(feature = "runner")]
+        #[cfg_attr(
+            docsrs,
+            doc(cfg(any(
+                feature = "rusqlite",
+                feature = "sqlx-postgres",
+                feature = "sqlx-mysql",
+                feature = "sqlx-sqlite"
+            )))
+        )]
+        $item
+    )*};
+}
+
+/// Public items of the sqlx backends: compiled with the internal `async-runner` feature
+/// they turn on, and marked on docs.rs as needing one of them.
+macro_rules! with_sqlx_backend {
+    ($($item:item)*) => {$(
+        #[cfg(feature = "async-runner")]
+        #[cfg_attr(
+            docsrs,
+            doc(cfg(any(
+                feature = "sqlx-postgres",
+                feature = "sqlx-mysql",
+                feature = "sqlx-sqlite"
+            )))
+        )]
+        $item
+    )*};
+}
+
 pub mod build;
 mod model;
 
@@ -44,11 +103,10 @@ mod audit;
 #[cfg(feature = "runner")]
 mod backup;
 #[cfg(feature = "cli")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
 pub mod cli;
 #[cfg(feature = "runner")]
 mod devlock;
-#[cfg(feature = "runner")]
-pub mod drift;
 #[cfg(feature = "runner")]
 mod engine;
 #[cfg(feature = "runner")]
@@ -73,37 +131,35 @@ mod report;
 pub(crate) mod sql_text;
 #[cfg(feature = "rusqlite")]
 mod sqlite;
-#[cfg(feature = "async-runner")]
-pub mod sqlx_backend;
 
 pub use model::{Amendment, Checksum, Down, Migration, Migrations, Seed, Version};
 
-#[cfg(feature = "runner")]
-pub use environment::{Environment, EnvironmentSource};
-#[cfg(feature = "runner")]
-pub use error::{Error, HistoryProblem, HistoryProblems};
-#[cfg(feature = "runner")]
-pub use migrator::Migrator;
-#[cfg(feature = "runner")]
-pub use policy::Policy;
-#[cfg(feature = "runner")]
-pub use progress::Progress;
-#[cfg(feature = "runner")]
-pub use report::{Applied, Report};
-#[cfg(feature = "runner")]
-pub use sql_text::Dialect;
+with_any_backend! {
+    pub mod drift;
 
-#[cfg(feature = "runner")]
-pub use redact::redact_url;
+    pub use environment::{Environment, EnvironmentSource};
+    pub use error::{Error, HistoryProblem, HistoryProblems};
+    pub use migrator::Migrator;
+    pub use policy::Policy;
+    pub use progress::Progress;
+    pub use report::{Applied, Report};
+    pub use sql_text::Dialect;
+
+    pub use redact::redact_url;
+}
+
+with_sqlx_backend! {
+    pub mod sqlx_backend;
+
+    /// The sqlx this crate was built against; use it for your pools so the versions agree.
+    pub use sqlx;
+}
 
 /// The rusqlite this crate was built against; use it instead of your own dependency so
 /// the two never disagree on the version (only one `libsqlite3-sys` may be linked).
 #[cfg(feature = "rusqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rusqlite")))]
 pub use rusqlite;
-
-/// The sqlx this crate was built against; use it for your pools so the versions agree.
-#[cfg(feature = "async-runner")]
-pub use sqlx;
 
 /// Embeds a migrations folder, checked and checksummed at compile time.
 ///

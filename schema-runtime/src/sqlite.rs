@@ -21,6 +21,7 @@ use crate::report::Report;
 use crate::sql_text::Dialect;
 use crate::{Migrator, Version};
 
+#[cfg_attr(docsrs, doc(cfg(feature = "rusqlite")))]
 impl Migrator {
     /// Applies every pending migration (and, in development with `SEED_DB=true`, every
     /// pending seed) to a SQLite database.
@@ -142,6 +143,7 @@ impl rusqlite::ToSql for Value {
     }
 }
 
+#[cfg_attr(docsrs, doc(cfg(feature = "rusqlite")))]
 impl Migrator {
     /// How the live schema of a SQLite database differs from what its migrations left
     /// (the fingerprint the last migrating run recorded): `None` when it matches or when

@@ -222,6 +222,14 @@ impl Cli {
     /// own for the servers, and this future completes with its exit code. The
     /// application's runtime is never blocked.
     ///
+    #[cfg_attr(
+        docsrs,
+        doc(cfg(any(
+            feature = "sqlx-postgres",
+            feature = "sqlx-mysql",
+            feature = "sqlx-sqlite"
+        )))
+    )]
     /// ```no_run
     /// use schema_runtime::{Migrations, cli::Cli};
     ///

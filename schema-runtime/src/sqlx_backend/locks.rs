@@ -96,6 +96,7 @@ mod postgres {
     use super::*;
     use sqlx::{Postgres, Row};
 
+    #[cfg_attr(docsrs, doc(cfg(feature = "sqlx-postgres")))]
     impl Backend for Postgres {
         const DIALECT: Dialect = Dialect::Postgres;
     }
@@ -167,6 +168,7 @@ mod mysql {
     use super::*;
     use sqlx::MySql;
 
+    #[cfg_attr(docsrs, doc(cfg(feature = "sqlx-mysql")))]
     impl Backend for MySql {
         const DIALECT: Dialect = Dialect::Mysql;
     }
@@ -235,6 +237,7 @@ mod sqlite {
     use super::*;
     use sqlx::Sqlite;
 
+    #[cfg_attr(docsrs, doc(cfg(feature = "sqlx-sqlite")))]
     impl Backend for Sqlite {
         const DIALECT: Dialect = Dialect::Sqlite;
     }

@@ -97,6 +97,14 @@ macro_rules! runs_for_backend {
 }
 use runs_for_backend;
 
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(
+        feature = "sqlx-postgres",
+        feature = "sqlx-mysql",
+        feature = "sqlx-sqlite"
+    )))
+)]
 impl Migrator {
     /// Applies every pending migration (and, in development with `SEED_DB=true`, every
     /// pending seed) through a sqlx pool: PostgreSQL, MySQL/MariaDB or SQLite.
