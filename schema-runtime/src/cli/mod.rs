@@ -222,14 +222,6 @@ impl Cli {
     /// own for the servers, and this future completes with its exit code. The
     /// application's runtime is never blocked.
     ///
-    #[cfg_attr(
-        docsrs,
-        doc(cfg(any(
-            feature = "sqlx-postgres",
-            feature = "sqlx-mysql",
-            feature = "sqlx-sqlite"
-        )))
-    )]
     /// ```no_run
     /// use schema_runtime::{Migrations, cli::Cli};
     ///
@@ -245,6 +237,14 @@ impl Cli {
     /// }
     /// ```
     #[cfg(feature = "async-runner")]
+    #[cfg_attr(
+        docsrs,
+        doc(cfg(any(
+            feature = "sqlx-postgres",
+            feature = "sqlx-mysql",
+            feature = "sqlx-sqlite"
+        )))
+    )]
     pub async fn run_from_async<I, T>(&self, args: I) -> ExitCode
     where
         I: IntoIterator<Item = T>,
