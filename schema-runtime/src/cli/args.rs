@@ -207,6 +207,7 @@ mod tests {
             ("drift.rs", include_str!("drift.rs")),
             ("files.rs", include_str!("files.rs")),
             ("inspect.rs", include_str!("inspect.rs")),
+            ("json.rs", include_str!("json.rs")),
             ("migrate.rs", include_str!("migrate.rs")),
             ("mod.rs", include_str!("mod.rs")),
             ("output.rs", include_str!("output.rs")),

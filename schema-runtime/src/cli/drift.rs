@@ -1,9 +1,8 @@
 //! `db drift`: the live schema against the fingerprint the migrations left, and the
 //! fingerprint kept in step when the command itself changes the schema.
 
-use serde_json::json;
-
 use super::console::AsSql;
+use super::json;
 use super::output::print_json;
 use super::{Failure, Outcome, Session, redact};
 use crate::drift::{self, DriftCheck, Fingerprint};
@@ -123,22 +122,7 @@ impl Session {
         }
         let found = self.drift()?;
         if as_json {
-            let (after, at, differences) = match &found {
-                Found::Nothing => (None, None, Vec::new()),
-                Found::Same { after, at } => (*after, Some(at.clone()), Vec::new()),
-                Found::Drift(drift) => (
-                    drift.recorded_after,
-                    Some(drift.recorded_at.clone()),
-                    drift.differences.clone(),
-                ),
-            };
-            print_json(&json!({
-                "ok": differences.is_empty(),
-                "fingerprint": !matches!(found, Found::Nothing),
-                "recorded_after": after.map(Version::get),
-                "recorded_at": at,
-                "differences": differences.iter().map(difference_json).collect::<Vec<_>>(),
-            }))?;
+            print_json(&json::Drift::of(&found))?;
         } else {
             match &found {
                 Found::Nothing => say!(
@@ -231,28 +215,4 @@ impl Session {
         );
         Ok(0)
     }
-}
-
-/// A difference for `--json`.
-pub(super) fn difference_json(difference: &drift::Difference) -> serde_json::Value {
-    use drift::Difference as D;
-    let (change, object, recorded, live) = match difference {
-        D::TableAdded(table) => ("table added", format!("table {table}"), None, None),
-        D::TableRemoved(table) => ("table removed", format!("table {table}"), None, None),
-        D::Added(object, now) => ("added", object.to_string(), None, Some(now.clone())),
-        D::Removed(object, was) => ("removed", object.to_string(), Some(was.clone()), None),
-        D::Changed(object, was, now) => (
-            "changed",
-            object.to_string(),
-            Some(was.clone()),
-            Some(now.clone()),
-        ),
-    };
-    json!({
-        "change": change,
-        "object": object,
-        "recorded": recorded,
-        "live": live,
-        "message": difference.to_string(),
-    })
 }

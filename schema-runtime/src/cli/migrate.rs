@@ -3,9 +3,8 @@
 
 use std::io::{BufRead, IsTerminal, Write as _};
 
-use serde_json::json;
-
 use super::inspect::Recorded;
+use super::json;
 use super::output::print_json;
 use super::{Failure, Outcome, Session, redact};
 use crate::plan::{History, RowKind};
@@ -60,17 +59,22 @@ impl Session {
             ));
         }
         if as_json {
-            print_json(&json!({
-                "environment": self.policy().environment().as_str(),
-                "steps": steps.iter().map(|(kind, version, name, path, transaction, sql)| json!({
-                    "kind": kind,
-                    "version": version.get(),
-                    "name": name,
-                    "path": path,
-                    "transaction": transaction,
-                    "sql": sql,
-                })).collect::<Vec<_>>(),
-            }))?;
+            print_json(&json::Plan {
+                environment: self.policy().environment().as_str().to_owned(),
+                steps: steps
+                    .iter()
+                    .map(
+                        |&(kind, version, name, path, transaction, sql)| json::Step {
+                            kind: kind.to_owned(),
+                            name: name.to_owned(),
+                            path: path.to_owned(),
+                            sql: sql.to_owned(),
+                            transaction,
+                            version: version.get(),
+                        },
+                    )
+                    .collect(),
+            })?;
             return Ok(0);
         }
         if steps.is_empty() {

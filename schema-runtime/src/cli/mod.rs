@@ -45,27 +45,9 @@
 //!
 //! # JSON
 //!
-//! `status --json`:
-//! `{"environment": {"name", "source"}, "database": {"url", "backend", "stamp"},
-//! "app": {"name", "version"}, "database_version": {"version", "app_version"} | null,
-//! "migrations": [entry], "seeds": [entry], "schema": [{"table", "rows", "foreign_keys",
-//! "indexes"}], "drift": null (no fingerprint) | [difference as in `drift --json`]}` where an entry is `{"version", "name", "path", "state", "checksum",
-//! "recorded_checksum", "applied_at", "applied_by", "app_version", "environment",
-//! "execution_ms", "note"}` (the recorded fields `null` when not applied) and `state` is one of
-//! `applied`, `amended`, `pending`, `edited`, `missing`, `half-applied`.
-//!
-//! `plan --json`: `{"environment", "steps": [{"kind", "version", "name", "path",
-//! "transaction", "sql"}]}`.
-//!
-//! `verify --json`: `{"ok", "differences": [{"kind", "version", "name", "message"}]}`
-//! where `kind` is `pending`, `edited`, `missing`, `half-applied`, `environment`,
-//! `unlocked` or `drift`.
-//!
-//! `drift --json`: `{"ok", "fingerprint" (whether one is recorded), "recorded_after",
-//! "recorded_at", "differences": [{"change", "object", "recorded", "live", "message"}]}`
-//! where `change` is `added`, `removed`, `changed`, `table added` or `table removed`.
-//!
-//! Fields are only ever added, never renamed or removed.
+//! `status`, `plan`, `verify` and `drift` print with `--json` one of the types of
+//! [`json`]: [`json::Status`], [`json::Plan`], [`json::Verify`] and [`json::Drift`], whose
+//! field names are the keys. Fields are only ever added, never renamed or removed.
 
 /// `println!` for what a command prints: a reader that closed the output (`| head`)
 /// ends the command quietly (see `output::write_out`).
@@ -90,6 +72,7 @@ mod down;
 mod drift;
 mod files;
 mod inspect;
+pub mod json;
 mod migrate;
 mod output;
 mod progress;

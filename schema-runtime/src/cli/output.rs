@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use serde_json::Value as Json;
+use serde::Serialize;
 
 use super::Failure;
 
@@ -68,7 +68,8 @@ pub(super) fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-pub(super) fn print_json(value: &Json) -> Result<(), Failure> {
+/// Prints one of the [`json`](super::json) shapes, pretty.
+pub(super) fn print_json(value: &impl Serialize) -> Result<(), Failure> {
     say!(
         "{}",
         serde_json::to_string_pretty(value).unwrap_or_default()

@@ -1,9 +1,8 @@
 //! `db status`: the environment, the app's and the database's versions, every migration
 //! and seed with its state, the live schema and its drift. Changes nothing.
 
-use serde_json::{Value as Json, json};
-
-use super::inspect::{self, Entry, State};
+use super::inspect::{self, State};
+use super::json;
 use super::output::{print_json, table};
 use super::{Outcome, Session, drift, redact};
 use crate::sql_text::kind;
@@ -26,51 +25,45 @@ impl Session {
         let migrations = self.migrations();
         let policy = self.policy();
         if as_json {
-            let entry = |e: &Entry| {
-                json!({
-                    "version": e.version.get(),
-                    "name": e.name,
-                    "path": e.path,
-                    "state": e.state.key(),
-                    "checksum": e.checksum.map(|c| c.to_string()),
-                    "recorded_checksum": e.row.as_ref().map(|r| r.checksum.clone()),
-                    "applied_at": e.row.as_ref().map(|r| r.applied_at.clone()),
-                    "applied_by": e.row.as_ref().map(|r| r.applied_by.clone()),
-                    "app_version": e.row.as_ref().map(|r| r.app_version.clone()),
-                    "environment": e.row.as_ref().map(|r| r.environment.clone()),
-                    "execution_ms": e.row.as_ref().map(|r| r.execution_ms),
-                    "note": e.row.as_ref().and_then(|r| r.note.clone()),
-                })
+            let of_kind = |which: &str| {
+                entries
+                    .iter()
+                    .filter(|e| e.kind == which)
+                    .map(json::Entry::of)
+                    .collect()
             };
-            print_json(&json!({
-                "environment": {
-                    "name": policy.environment().as_str(),
-                    "source": policy.environment_source().to_string(),
+            print_json(&json::Status {
+                app: json::App {
+                    name: migrations.app_name().to_owned(),
+                    version: migrations.app_version().to_owned(),
                 },
-                "database": {
-                    "url": redact(&self.url),
-                    "backend": self.backend(),
-                    "stamp": recorded.stamp,
+                database: json::Database {
+                    backend: self.backend().to_owned(),
+                    stamp: recorded.stamp.clone(),
+                    url: redact(&self.url),
                 },
-                "app": {"name": migrations.app_name(), "version": migrations.app_version()},
-                "database_version": newest.map(|row| json!({
-                    "version": row.version as u64,
-                    "app_version": row.app_version,
-                })),
-                "migrations": entries.iter().filter(|e| e.kind == kind::MIGRATION).map(entry).collect::<Vec<_>>(),
-                "seeds": entries.iter().filter(|e| e.kind == kind::SEED).map(entry).collect::<Vec<_>>(),
-                "schema": schema.iter().map(|t| json!({
-                    "table": t.name,
-                    "rows": t.rows,
-                    "foreign_keys": t.foreign_keys,
-                    "indexes": t.indexes,
-                })).collect::<Vec<_>>(),
-                "drift": match &found {
-                    drift::Found::Nothing => Json::Null,
-                    drift::Found::Same { .. } => json!([]),
-                    drift::Found::Drift(d) => d.differences.iter().map(drift::difference_json).collect(),
+                database_version: newest.map(|row| json::DatabaseVersion {
+                    app_version: row.app_version.clone(),
+                    version: row.version as u64,
+                }),
+                drift: match &found {
+                    drift::Found::Nothing => None,
+                    drift::Found::Same { .. } => Some(Vec::new()),
+                    drift::Found::Drift(d) => Some(
+                        d.differences
+                            .iter()
+                            .map(json::DriftDifference::of)
+                            .collect(),
+                    ),
                 },
-            }))?;
+                environment: json::RunEnvironment {
+                    name: policy.environment().as_str().to_owned(),
+                    source: policy.environment_source().to_string(),
+                },
+                migrations: of_kind(kind::MIGRATION),
+                schema: schema.iter().map(json::Table::of).collect(),
+                seeds: of_kind(kind::SEED),
+            })?;
             return Ok(0);
         }
 

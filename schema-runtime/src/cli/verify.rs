@@ -2,9 +2,9 @@
 //! recorded schema fingerprint; exit 1 on any. Changes nothing.
 
 use schema_core::Lock;
-use serde_json::json;
 
 use super::inspect::{self, State};
+use super::json;
 use super::output::print_json;
 use super::{Failure, Outcome, Session, drift, redact};
 use crate::Version;
@@ -131,15 +131,18 @@ impl Session {
     pub(super) fn verify(mut self, pending_ok: bool, as_json: bool) -> Outcome {
         let differences = self.differences(pending_ok)?;
         if as_json {
-            print_json(&json!({
-                "ok": differences.is_empty(),
-                "differences": differences.iter().map(|d| json!({
-                    "kind": d.kind,
-                    "version": d.version.map(Version::get),
-                    "name": d.name,
-                    "message": d.message,
-                })).collect::<Vec<_>>(),
-            }))?;
+            print_json(&json::Verify {
+                differences: differences
+                    .iter()
+                    .map(|d| json::VerifyDifference {
+                        kind: d.kind.to_owned(),
+                        message: d.message.clone(),
+                        name: d.name.clone(),
+                        version: d.version.map(Version::get),
+                    })
+                    .collect(),
+                ok: differences.is_empty(),
+            })?;
         } else if differences.is_empty() {
             say!(
                 "ok: {} matches this binary ({} migrations) and its lock",
