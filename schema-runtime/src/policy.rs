@@ -50,6 +50,7 @@ pub struct Policy {
     group_transactions: bool,
     lock_timeout: Duration,
     connect_retry: Duration,
+    connect_attempt: Duration,
     backup: Option<bool>,
     keep_backups: usize,
     backup_failure_stops: bool,
@@ -76,6 +77,7 @@ impl Policy {
             group_transactions: false,
             lock_timeout: Duration::from_secs(60),
             connect_retry: Duration::from_secs(30),
+            connect_attempt: Duration::from_secs(5),
             backup: None,
             keep_backups: 10,
             backup_failure_stops: true,
@@ -93,6 +95,9 @@ impl Policy {
     /// `SCHEMA_BACKUP_COMMAND`, when set, is the servers' backup command
     /// ([`backup_command`](Self::backup_command)) with `DATABASE_URL` as its URL.
     /// `SCHEMA_DRIFT` (`warn`, `error` or `off`) sets [`on_drift`](Self::on_drift).
+    /// `SCHEMA_CONNECT_RETRY` and `SCHEMA_CONNECT_TIMEOUT` (seconds, such as `30` or
+    /// `2.5`) set [`retry_connect_for`](Self::retry_connect_for) and
+    /// [`connect_attempt_timeout`](Self::connect_attempt_timeout).
     pub fn from_env(migrations: &Migrations) -> Result<Self, Error> {
         let mut policy = Policy::from_vars(
             std::env::var("APP_ENV").ok().as_deref(),
@@ -112,6 +117,13 @@ impl Policy {
                     });
                 }
             };
+        }
+        if let Ok(value) = std::env::var("SCHEMA_CONNECT_RETRY") {
+            policy.connect_retry = seconds("SCHEMA_CONNECT_RETRY", value, true)?;
+        }
+        if let Ok(value) = std::env::var("SCHEMA_CONNECT_TIMEOUT") {
+            policy =
+                policy.connect_attempt_timeout(seconds("SCHEMA_CONNECT_TIMEOUT", value, false)?);
         }
         if let Ok(sql) = std::env::var("SCHEMA_SESSION_SQL") {
             policy = policy.session_settings(sql);
@@ -333,11 +345,41 @@ impl Policy {
                 .unwrap_or(dialect == crate::sql_text::Dialect::Sqlite)
     }
 
-    /// How long startup keeps retrying, with backoff, a server that cannot be reached yet
-    /// (the application container came up before the database). Each attempt is logged.
-    /// A migration's own SQL error is never retried. Default 30 seconds; zero tries once.
+    /// How long startup (and every `db` command) keeps retrying, with backoff, a server
+    /// that cannot be reached yet (the application container came up before the
+    /// database): refused, reset, a name that does not resolve yet, no answer within
+    /// [`connect_attempt_timeout`](Self::connect_attempt_timeout), or a server still
+    /// starting up. Each failed attempt is logged with its cause. Wrong settings (a
+    /// password, a database that does not exist, TLS) stop at once, and a migration's own
+    /// SQL error is never retried. The attempt under way when the deadline passes is
+    /// the last. Default 30 seconds; zero tries once. From the environment:
+    /// `SCHEMA_CONNECT_RETRY` (seconds).
     pub fn retry_connect_for(mut self, deadline: Duration) -> Self {
         self.connect_retry = deadline;
+        self
+    }
+
+    /// How long one connection attempt may take before it counts as failed ("no answer")
+    /// and the next is tried: the TCP connection, TLS and the log-in together. Default
+    /// 5 seconds (at least 1 ms). From the environment: `SCHEMA_CONNECT_TIMEOUT` (seconds).
+    ///
+    /// Each attempt opens a connection of its own with the pool's connect options, so
+    /// that its failure is seen as it is (a sqlx pool retries a refused connection
+    /// silently until its whole acquire timeout has passed, then says only that it timed
+    /// out); once that works the run takes its connection from the pool. A pool with an
+    /// idle connection is used at once, without such a check.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use schema_runtime::{Environment, Policy};
+    ///
+    /// let policy = Policy::new(Environment::Production)
+    ///     .retry_connect_for(Duration::from_secs(60))
+    ///     .connect_attempt_timeout(Duration::from_secs(2));
+    /// assert_eq!(policy.connect_attempt_limit(), Duration::from_secs(2));
+    /// ```
+    pub fn connect_attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_attempt = timeout.max(Duration::from_millis(1));
         self
     }
 
@@ -405,6 +447,11 @@ impl Policy {
         self.connect_retry
     }
 
+    /// How long one connection attempt may take.
+    pub fn connect_attempt_limit(&self) -> Duration {
+        self.connect_attempt
+    }
+
     /// Warnings found while reading the environment (for example `SEED_DB` in production).
     pub fn warnings(&self) -> &[String] {
         &self.warnings
@@ -419,9 +466,54 @@ impl Policy {
     }
 }
 
+/// A number of seconds read from the environment variable `name` (`allow_zero`: whether
+/// `0` is a value).
+fn seconds(name: &'static str, value: String, allow_zero: bool) -> Result<Duration, Error> {
+    let expected = if allow_zero {
+        "a number of seconds, such as 30 or 2.5"
+    } else {
+        "a number of seconds above zero, such as 5 or 0.5"
+    };
+    match value.trim().parse::<f64>() {
+        Ok(seconds) if seconds > 0.0 || (allow_zero && seconds == 0.0) => {
+            Duration::try_from_secs_f64(seconds).map_err(|_| Error::InvalidSetting {
+                name,
+                value,
+                expected,
+            })
+        }
+        _ => Err(Error::InvalidSetting {
+            name,
+            value,
+            expected,
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connect_durations_are_read_as_seconds() {
+        assert_eq!(
+            seconds("SCHEMA_CONNECT_RETRY", "2.5".into(), true).unwrap(),
+            Duration::from_millis(2500)
+        );
+        assert_eq!(
+            seconds("SCHEMA_CONNECT_RETRY", " 0 ".into(), true).unwrap(),
+            Duration::ZERO
+        );
+        for bad in ["0", "-1", "5s", "", "NaN", "inf"] {
+            let error = seconds("SCHEMA_CONNECT_TIMEOUT", bad.into(), false)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.starts_with(&format!("SCHEMA_CONNECT_TIMEOUT=`{bad}` is not understood")),
+                "{error}"
+            );
+        }
+    }
 
     #[test]
     fn debug_never_shows_the_backup_url_password() {
