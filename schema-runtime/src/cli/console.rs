@@ -85,9 +85,20 @@ pub(crate) enum Missing {
 
 /// Opens the database a URL names, with the backends this build has. A SQLite file that
 /// does not exist is created only by the commands that migrate, so a mistyped path never
-/// leaves a new empty file behind.
-#[cfg_attr(not(feature = "rusqlite"), allow(unused_variables))]
-pub(crate) fn open(url: &str, missing: Missing) -> Result<Box<dyn Console>, String> {
+/// leaves a new empty file behind. A server is connected on first use, retried as
+/// `policy` retries startup's connection.
+#[cfg_attr(
+    not(all(
+        feature = "rusqlite",
+        any(feature = "sqlx-postgres", feature = "sqlx-mysql")
+    )),
+    allow(unused_variables)
+)]
+pub(crate) fn open(
+    url: &str,
+    missing: Missing,
+    policy: &Policy,
+) -> Result<Box<dyn Console>, String> {
     if let Some(path) = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
@@ -101,7 +112,7 @@ pub(crate) fn open(url: &str, missing: Missing) -> Result<Box<dyn Console>, Stri
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         #[cfg(feature = "sqlx-postgres")]
-        return servers::open::<sqlx::Postgres>(url);
+        return servers::open::<sqlx::Postgres>(url, policy);
         #[cfg(not(feature = "sqlx-postgres"))]
         return Err(
             "this build has no PostgreSQL support (enable schema-runtime's `sqlx-postgres` feature)"
@@ -110,7 +121,7 @@ pub(crate) fn open(url: &str, missing: Missing) -> Result<Box<dyn Console>, Stri
     }
     if url.starts_with("mysql://") || url.starts_with("mariadb://") {
         #[cfg(feature = "sqlx-mysql")]
-        return servers::open::<sqlx::MySql>(&url.replacen("mariadb://", "mysql://", 1));
+        return servers::open::<sqlx::MySql>(&url.replacen("mariadb://", "mysql://", 1), policy);
         #[cfg(not(feature = "sqlx-mysql"))]
         return Err(
             "this build has no MySQL/MariaDB support (enable schema-runtime's `sqlx-mysql` feature)"
@@ -214,9 +225,11 @@ mod servers {
         runtime: tokio::runtime::Runtime,
         pool: Pool<DB>,
         conn: Option<PoolConnection<DB>>,
+        /// How the first connection is retried: as startup's.
+        policy: Policy,
     }
 
-    pub(super) fn open<DB>(url: &str) -> Result<Box<dyn Console>, String>
+    pub(super) fn open<DB>(url: &str, policy: &Policy) -> Result<Box<dyn Console>, String>
     where
         DB: Backend,
         PoolConnection<DB>: Operations,
@@ -238,18 +251,21 @@ mod servers {
             runtime,
             pool,
             conn: None,
+            policy: policy.clone(),
         }))
     }
 
     impl<DB: Backend> Server<DB> {
-        /// The runtime and the session's connection (made on first use).
+        /// The runtime and the session's connection (made on first use, each attempt
+        /// and its cause printed, retried as startup retries).
         fn conn(&mut self) -> Result<(&tokio::runtime::Runtime, &mut PoolConnection<DB>), Error> {
             if self.conn.is_none() {
-                let conn = self
-                    .runtime
-                    .block_on(self.pool.acquire())
-                    .map_err(|e| Error::database("connecting to the database", e))?;
-                self.conn = Some(conn);
+                let connect = crate::sqlx_backend::connect(
+                    &self.pool,
+                    &self.policy,
+                    crate::sqlx_backend::Tell::Stderr,
+                );
+                self.conn = Some(self.runtime.block_on(connect)?);
             }
             Ok((&self.runtime, self.conn.as_mut().expect("connected above")))
         }

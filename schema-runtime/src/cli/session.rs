@@ -23,7 +23,7 @@ impl Session {
         url: String,
         missing: console::Missing,
     ) -> Result<Self, Failure> {
-        let mut console = console::open(&url, missing).map_err(Failure::usage)?;
+        let mut console = console::open(&url, missing, &policy).map_err(Failure::usage)?;
         if let Some(sql) = policy.session_sql() {
             console.script(sql).map_err(|e| {
                 Failure::usage(format!(

@@ -182,7 +182,7 @@ where
     DB: Backend,
     PoolConnection<DB>: Operations,
 {
-    let mut conn = connect(pool, migrator.policy().connect_deadline()).await?;
+    let mut conn = connect(pool, migrator.policy(), Tell::Log).await?;
     if let Some(sql) = migrator.policy().session_sql() {
         conn.close_on_drop();
         conn.statement(sql)
@@ -192,48 +192,204 @@ where
     Ok(conn)
 }
 
-/// A connection from `pool`, retrying with backoff while the server cannot be reached yet
-/// (refused, reset, not resolvable, starting up), until `deadline` has passed.
-async fn connect<DB: Backend>(
-    pool: &Pool<DB>,
-    deadline: Duration,
-) -> Result<PoolConnection<DB>, Error> {
-    let mut backoff =
-        locks::Backoff::with_pauses(deadline, Duration::from_millis(100), Duration::from_secs(5));
-    let mut attempt = 1u32;
-    loop {
-        match pool.acquire().await {
-            Ok(conn) => return Ok(conn),
-            Err(error) if unreachable(&error) && backoff.has_time() => {
-                tracing::warn!(
-                    "schema: the database is not reachable yet (attempt {attempt}: {error}); retrying in {} ms",
-                    backoff.next_pause().as_millis()
-                );
-                backoff.wait().await;
-                attempt += 1;
-            }
-            Err(error) => {
-                let context = if attempt > 1 {
-                    format!(
-                        "connecting to the database ({attempt} attempts over {:.1} s)",
-                        backoff.started.elapsed().as_secs_f64()
-                    )
-                } else {
-                    "connecting to the database".to_owned()
-                };
-                return Err(Error::database(context, error));
-            }
+/// Where [`connect`] tells of its attempts: the runner logs them (`tracing`), the `db`
+/// command prints them on stderr beside its other warnings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Tell {
+    Log,
+    #[cfg_attr(
+        not(all(
+            feature = "cli",
+            any(feature = "sqlx-postgres", feature = "sqlx-mysql")
+        )),
+        allow(dead_code)
+    )]
+    Stderr,
+}
+
+impl Tell {
+    fn warn(self, line: &str) {
+        match self {
+            Tell::Log => tracing::warn!("schema: {line}"),
+            Tell::Stderr => eprintln!("warning: {line}"),
+        }
+    }
+
+    fn info(self, line: &str) {
+        match self {
+            Tell::Log => tracing::info!("schema: {line}"),
+            Tell::Stderr => eprintln!("note: {line}"),
         }
     }
 }
 
-/// Whether a connection error means "not up yet" rather than "wrong settings".
-fn unreachable(error: &sqlx::Error) -> bool {
-    match error {
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => true,
-        sqlx::Error::Database(error) => error.is_transient_in_connect_phase(),
-        _ => false,
+/// A connection from `pool`, retried with backoff while the server cannot be reached yet
+/// (refused, reset, not resolvable, no answer, starting up), until the policy's deadline
+/// ([`Policy::retry_connect_for`](crate::Policy::retry_connect_for)) has passed.
+///
+/// A sqlx pool hides why it cannot connect: its `acquire` retries a refused connection
+/// silently until the pool's own acquire timeout (30 s by default, chosen by the
+/// application) and then returns `PoolTimedOut`. So each attempt on a server first opens
+/// a connection of its own with the pool's connect options, bounded by
+/// [`Policy::connect_attempt_timeout`](crate::Policy::connect_attempt_timeout): its error
+/// is the cause, logged with the attempt's number and the next pause, and kept as the
+/// final error's source. Only once that works is the pool asked (bounded the same way):
+/// the run uses the pool's connection, so the application's `after_connect` settings
+/// apply to it. A pool with an idle connection is asked at once, without that check.
+/// Errors that retrying cannot cure (a password, a database that does not exist, TLS)
+/// stop at the first attempt.
+pub(crate) async fn connect<DB: Backend>(
+    pool: &Pool<DB>,
+    policy: &crate::Policy,
+    tell: Tell,
+) -> Result<PoolConnection<DB>, Error> {
+    let limit = policy.connect_attempt_limit();
+    let mut backoff = locks::Backoff::with_pauses(
+        policy.connect_deadline(),
+        Duration::from_millis(100),
+        Duration::from_secs(5),
+    );
+    let server = DB::DIALECT != Dialect::Sqlite;
+    // Where the server is, for the messages: host and port only, never a password.
+    let target = if server {
+        let url = sqlx::ConnectOptions::to_url_lossy(&*pool.connect_options());
+        let host = url.host_str().unwrap_or("localhost").to_owned();
+        match url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host,
+        }
+    } else {
+        String::new()
+    };
+    let at = if server {
+        format!(" at {target}")
+    } else {
+        String::new()
+    };
+    let mut attempt = 1u32;
+    loop {
+        // The first attempt uses an idle connection of the pool as it is: the server
+        // answered it before, and sqlx tests it before handing it out.
+        let probe = server && (attempt > 1 || pool.num_idle() == 0);
+        let failed = match attempt_once(pool, limit, probe).await {
+            Ok(conn) => {
+                if attempt > 1 {
+                    tell.info(&format!(
+                        "connected to the database{at} on attempt {attempt}, after {:.1} s",
+                        backoff.started.elapsed().as_secs_f64()
+                    ));
+                }
+                return Ok(conn);
+            }
+            Err(failed) => failed,
+        };
+        let elapsed = backoff.started.elapsed().as_secs_f64();
+        if failed.transient() && backoff.has_time() {
+            tell.warn(&format!(
+                "the database{at} is not reachable yet (attempt {attempt}, {elapsed:.1} s: {}); retrying in {} ms",
+                failed.cause(),
+                backoff.next_pause().as_millis()
+            ));
+            backoff.wait().await;
+            attempt += 1;
+            continue;
+        }
+        if failed.transient() && attempt > 1 {
+            tell.warn(&format!(
+                "the database{at} is not reachable (attempt {attempt}, {elapsed:.1} s: {}); giving up",
+                failed.cause()
+            ));
+        }
+        let context = match (attempt, server) {
+            (1, _) => format!("connecting to the database{at}"),
+            (_, true) => format!(
+                "connecting to the database ({target}; {attempt} attempts over {elapsed:.1} s)"
+            ),
+            (_, false) => {
+                format!("connecting to the database ({attempt} attempts over {elapsed:.1} s)")
+            }
+        };
+        return Err(match failed {
+            Failed::Driver(error) => Error::database(context, error),
+            Failed::Silent(message) => Error::database_message(context, message),
+        });
     }
+}
+
+/// Why one connection attempt failed.
+enum Failed {
+    /// The driver's error: refused, not resolvable, TLS, the server's own refusal.
+    Driver(sqlx::Error),
+    /// No answer within the attempt's time.
+    Silent(String),
+}
+
+impl Failed {
+    /// Whether another attempt may succeed: "not up yet" rather than "wrong settings".
+    fn transient(&self) -> bool {
+        match self {
+            Failed::Silent(_) => true,
+            Failed::Driver(error) => match error {
+                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => true,
+                sqlx::Error::Database(error) => error.is_transient_in_connect_phase(),
+                _ => false,
+            },
+        }
+    }
+
+    /// The cause as a log line says it: the operating system's or the server's own words.
+    fn cause(&self) -> String {
+        match self {
+            Failed::Silent(message) => message.clone(),
+            Failed::Driver(sqlx::Error::Io(error)) => error.to_string(),
+            Failed::Driver(sqlx::Error::Database(error)) => match error.code() {
+                Some(code) => format!("{} (SQLSTATE {code})", error.message()),
+                None => error.message().to_owned(),
+            },
+            Failed::Driver(error) => error.to_string(),
+        }
+    }
+}
+
+/// One attempt: a connection of its own to learn whether and why the server fails (when
+/// `probe`), then the pool's, each within `limit`.
+async fn attempt_once<DB: Backend>(
+    pool: &Pool<DB>,
+    limit: Duration,
+    probe: bool,
+) -> Result<PoolConnection<DB>, Failed> {
+    use sqlx::{ConnectOptions, Connection};
+
+    if probe {
+        let options = pool.connect_options();
+        match tokio::time::timeout(limit, options.connect()).await {
+            // Closed politely, so the server logs no lost client.
+            Ok(Ok(conn)) => drop(tokio::time::timeout(limit, conn.close()).await),
+            Ok(Err(error)) => return Err(Failed::Driver(error)),
+            Err(_) => {
+                return Err(Failed::Silent(format!(
+                    "no answer within {} (Policy::connect_attempt_timeout, SCHEMA_CONNECT_TIMEOUT)",
+                    seconds(limit)
+                )));
+            }
+        }
+    }
+    match tokio::time::timeout(limit, pool.acquire()).await {
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(sqlx::Error::PoolTimedOut)) | Err(_) => Err(Failed::Silent(format!(
+            "the pool gave no connection within {} ({} open, {} idle, at most {})",
+            seconds(limit.min(pool.options().get_acquire_timeout())),
+            pool.size(),
+            pool.num_idle(),
+            pool.options().get_max_connections()
+        ))),
+        Ok(Err(error)) => Err(Failed::Driver(error)),
+    }
+}
+
+/// A duration as a person reads it: `5 s`, `0.5 s`.
+fn seconds(duration: Duration) -> String {
+    format!("{} s", duration.as_secs_f64())
 }
 
 #[cfg(test)]
