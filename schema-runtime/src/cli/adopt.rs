@@ -13,6 +13,7 @@ use std::hash::Hasher as _;
 use sha2::{Digest, Sha384};
 
 use super::console::AsSql;
+use super::diesel;
 use super::inspect::{self, Recorded, text};
 use super::{Failure, Outcome, Session, redact};
 use crate::engine::{self, Adoption};
@@ -261,8 +262,36 @@ impl Session {
         let mut problems = Vec::new();
         let mut adopted = Vec::new();
         for row in &rows {
-            let digits: String = row.version.chars().filter(|c| *c != '-').collect();
-            let Some(version) = digits.parse::<u64>().ok().map(Version::new) else {
+            let version = if tool == Tool::Diesel {
+                // diesel's text versions, read as `db import-diesel` converted them.
+                match diesel::match_recorded(&row.version, |v| self.migrations().get(v).is_some()) {
+                    diesel::Recorded::Found(version) => Some(version),
+                    diesel::Recorded::NotDigits => None,
+                    diesel::Recorded::Missing(version) => {
+                        problems.push(format!(
+                            "diesel ran version {}, which is not a migration of this binary: convert diesel's folder with `db import-diesel DIESEL_FOLDER` (it names this one `{version}_<name>.sql`), or add its file, and build again",
+                            row.version
+                        ));
+                        continue;
+                    }
+                    diesel::Recorded::Ambiguous(versions) => {
+                        problems.push(format!(
+                            "diesel ran version {}, which could be any of this binary's versions {}: keep one of them",
+                            row.version,
+                            versions
+                                .iter()
+                                .map(Version::to_string)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ));
+                        continue;
+                    }
+                }
+            } else {
+                let digits: String = row.version.chars().filter(|c| *c != '-').collect();
+                digits.parse::<u64>().ok().map(Version::new)
+            };
+            let Some(version) = version else {
                 problems.push(format!(
                     "{} recorded version `{}`, which is not a number",
                     tool.name(),
@@ -322,6 +351,12 @@ impl Session {
                         continue;
                     }
                 }
+                (Tool::Diesel, _) if row.version.parse::<u64>().ok() != Some(version.get()) => {
+                    format!(
+                        "from diesel, which recorded it as version {}; it keeps no checksum to compare",
+                        row.version
+                    )
+                }
                 _ => format!("from {}; it keeps no checksum to compare", tool.name()),
             };
             adopted.push(Adoption {
@@ -330,6 +365,8 @@ impl Session {
                 note: format!("{note}; ran {}", row.applied_at),
             });
         }
+        // In version order, as the history lists them (diesel orders its versions as text).
+        adopted.sort_by_key(|a| a.migration.version());
         if !problems.is_empty() {
             return Err(Failure::check(format!(
                 "nothing was adopted; {} problem(s) with {}'s history:\n  {}",

@@ -125,6 +125,21 @@ pub enum Command {
         #[arg(long, value_name = "VERSION")]
         version: Option<u64>,
     },
+    /// Convert a diesel migrations folder (`<version>_<name>/up.sql`, `down.sql`,
+    /// `metadata.toml`) into migration files, with the versions `baseline` matches to
+    /// diesel's history. Needs no database.
+    ImportDiesel {
+        /// diesel's migrations folder.
+        folder: PathBuf,
+        /// Where to write the files (created if missing; it must hold no `.sql` file);
+        /// default: the folder this binary was built from.
+        #[arg(long, value_name = "FOLDER")]
+        into: Option<PathBuf>,
+        /// How to read the SQL: postgres, mysql or sqlite (repeatable); default: the
+        /// backends this binary was built with.
+        #[arg(long, value_name = "DIALECT")]
+        dialect: Vec<String>,
+    },
     /// Compare the live schema with what the migrations left; exit 1 if it differs.
     Drift {
         /// Print JSON.
@@ -203,6 +218,7 @@ mod tests {
             ("args.rs", include_str!("args.rs")),
             ("console.rs", include_str!("console.rs")),
             ("create.rs", include_str!("create.rs")),
+            ("diesel.rs", include_str!("diesel.rs")),
             ("down.rs", include_str!("down.rs")),
             ("drift.rs", include_str!("drift.rs")),
             ("files.rs", include_str!("files.rs")),

@@ -35,6 +35,7 @@
 //! | `amend VERSION --reason TEXT` | accept an edited locked migration, with a trail |
 //! | `verify [--pending-ok] [--json]` | exit 1 on any difference between database, binary, lock and schema fingerprint |
 //! | `baseline [--version V]` | adopt a database managed by sqlx, refinery or diesel (or built by hand), running nothing again |
+//! | `import-diesel FOLDER [--into DIR] [--dialect D]` | diesel's migrations folder as migration files, with the versions `baseline` matches to diesel's history; no database |
 //! | `drift [--json] [--accept --reason TEXT]` | the live schema against what the migrations left; exit 1 if it differs |
 //! | `repair VERSION (--resolved \| --accept-checksum) --reason TEXT` | audited fixes |
 //!
@@ -71,6 +72,7 @@ mod create;
 mod down;
 mod drift;
 mod files;
+mod diesel;
 mod inspect;
 pub mod json;
 mod migrate;
@@ -371,6 +373,11 @@ impl Cli {
                 accept,
                 reason,
             } => session(policy()?)?.drift_command(json, accept, reason.as_deref()),
+            Command::ImportDiesel {
+                folder,
+                into,
+                dialect,
+            } => diesel::import(self.migrations, &folder, into.as_deref(), &dialect),
             Command::Repair {
                 version,
                 seed,
