@@ -69,10 +69,10 @@ mod adopt;
 mod args;
 mod console;
 mod create;
+mod diesel;
 mod down;
 mod drift;
 mod files;
-mod diesel;
 mod inspect;
 pub mod json;
 mod migrate;
@@ -368,16 +368,16 @@ impl Cli {
             Command::Baseline { version } => {
                 session(policy()?)?.baseline(version.map(Version::new))
             }
-            Command::Drift {
-                json,
-                accept,
-                reason,
-            } => session(policy()?)?.drift_command(json, accept, reason.as_deref()),
             Command::ImportDiesel {
                 folder,
                 into,
                 dialect,
             } => diesel::import(self.migrations, &folder, into.as_deref(), &dialect),
+            Command::Drift {
+                json,
+                accept,
+                reason,
+            } => session(policy()?)?.drift_command(json, accept, reason.as_deref()),
             Command::Repair {
                 version,
                 seed,
