@@ -38,6 +38,15 @@ pub static BROKEN_DOWN: Migrations = schema_runtime::embed_migrations!("fixtures
 pub static ENDS_TRANSACTION: Migrations =
     schema_runtime::embed_migrations!("fixtures/ends_transaction", dialects = "mysql");
 
+/// `db import-diesel`'s conversion of `fixtures/diesel_history` (a diesel folder for
+/// PostgreSQL with every hard case), whose database the real diesel migrates in the
+/// diesel adoption tests.
+pub static DIESEL_CONVERTED: Migrations =
+    schema_runtime::embed_migrations!("fixtures/diesel_converted", dialects = "postgres");
+/// The same for `fixtures/diesel_history_sqlite` (a migration of comments alone).
+pub static DIESEL_CONVERTED_SQLITE: Migrations =
+    schema_runtime::embed_migrations!("fixtures/diesel_converted_sqlite", dialects = "sqlite");
+
 /// A fixture set by name, for the runner binaries.
 pub fn fixture(name: &str) -> Option<&'static Migrations> {
     match name {
@@ -48,6 +57,8 @@ pub fn fixture(name: &str) -> Option<&'static Migrations> {
         "slow_postgres" => Some(&SLOW_POSTGRES),
         "slow_mysql" => Some(&SLOW_MYSQL),
         "concurrent_index" => Some(&CONCURRENT_INDEX),
+        "diesel_converted" => Some(&DIESEL_CONVERTED),
+        "diesel_converted_sqlite" => Some(&DIESEL_CONVERTED_SQLITE),
         _ => None,
     }
 }

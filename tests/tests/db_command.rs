@@ -977,6 +977,10 @@ mod adoption {
     }
 }
 
+/// Moving from diesel: `db import-diesel`, the real diesel on PostgreSQL, `db baseline`.
+#[path = "db_command/diesel.rs"]
+mod diesel_import;
+
 /// The rules every command that changes a database shares with startup.
 #[path = "db_command/rules.rs"]
 mod rules;
