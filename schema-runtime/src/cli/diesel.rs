@@ -23,9 +23,11 @@
 //!   `diesel_manage_updated_at` functions), is version 1: a version here is above 0, and a
 //!   database built from the converted folder needs those functions as much as one
 //!   diesel built.
-//! - **A file with no SQL** (comments only, or empty): diesel runs it and records it; here
-//!   a migration must run a statement, so `SELECT 1;` with a comment saying why is
-//!   appended (the original text stays above it). A `down.sql` with no SQL is converted
+//! - **A file with no SQL** (comments only, or empty): diesel runs a file of comments
+//!   alone on SQLite (PostgreSQL refuses it as an empty query, and diesel refuses an
+//!   empty file before sending it), so a history may hold one; here a migration must run
+//!   a statement, so `SELECT 1;` with a comment saying why is appended (the original
+//!   text stays above it). A `down.sql` with no SQL is converted
 //!   the same way when its `up.sql` has none either (there is nothing to undo); beside an
 //!   `up.sql` that does something, it is diesel_cli's unedited template (`-- This file
 //!   should undo anything in up.sql`) and is not converted, so `db down` refuses the

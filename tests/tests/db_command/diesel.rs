@@ -2,9 +2,9 @@
 //! (`fixtures/diesel_history`, for PostgreSQL: diesel's initial setup, dash,
 //! no-separator, `_`-spelled and 18-digit versions, `metadata.toml`, a template
 //! `down.sql`; `fixtures/diesel_history_sqlite`: a migration of comments alone, which
-//! diesel runs on SQLite only), the real diesel migrates a database with each, and
-//! `db baseline` adopts all of it, running nothing again; the converted folder also builds
-//! the same schema from scratch.
+//! diesel runs on SQLite but not on PostgreSQL), the real diesel migrates a database with
+//! each, and `db baseline` adopts all of it, running nothing again; the converted folder
+//! also builds the same schema from scratch.
 
 use std::fs;
 use std::path::Path;
