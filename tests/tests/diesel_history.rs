@@ -3,7 +3,7 @@
 //!
 //! ```sh
 //! DIESEL_HISTORY=/path/to/lemmy/migrations TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test \
-//!   cargo test -p schema-tests --test diesel_history -- --ignored --nocapture
+//!   cargo test -p schema-tests --test diesel_history -- --nocapture
 //! ```
 //!
 //! 1. The real diesel (diesel_migrations' `FileBasedMigrations`, as `diesel migration
@@ -143,7 +143,6 @@ fn schema(status: &Value) -> Vec<Value> {
 }
 
 #[test]
-#[ignore = "by hand: DIESEL_HISTORY names a diesel folder, and it builds a crate"]
 fn a_real_diesel_history_moves_over_whole() {
     use diesel::Connection as _;
     use diesel_migrations::MigrationHarness as _;
