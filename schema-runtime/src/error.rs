@@ -158,6 +158,21 @@ pub enum Error {
         waited: Duration,
     },
 
+    /// The URL reaches PostgreSQL through a connection pooler in transaction mode
+    /// (PgBouncer's `pool_mode = transaction`, Neon's `-pooler` host, Supabase's port
+    /// 6543), found before the first migration ran: each transaction may run on another
+    /// server session there, so the migration lock (a session's lock) cannot keep the
+    /// other replicas out. The way out is a direct URL for migrations.
+    #[error(
+        "{target} is a connection pooler in transaction mode ({evidence}): each transaction may run on another server session, so the migration lock cannot keep other processes out, and nothing was migrated. Migrate over a direct connection to the server: set SCHEMA_DIRECT_URL (or DATABASE_URL_UNPOOLED) to its unpooled URL (Neon: the host without `-pooler`; Supabase: the direct host, or port 5432 instead of 6543), or use Policy::direct_url. The application keeps the pooled URL for its own queries"
+    )]
+    TransactionPooler {
+        /// Where the connection went: host and port, never a password.
+        target: String,
+        /// What showed it.
+        evidence: String,
+    },
+
     /// The database (or a file next to it) could not be used.
     #[error("{context}: {message}")]
     Database {

@@ -148,7 +148,8 @@ impl From<crate::Error> for Failure {
             | crate::Error::InvalidSeedDb { .. }
             | crate::Error::InvalidSetting { .. }
             | crate::Error::InvalidIdentifier { .. }
-            | crate::Error::EnvironmentMismatch { .. } => 2,
+            | crate::Error::EnvironmentMismatch { .. }
+            | crate::Error::TransactionPooler { .. } => 2,
             _ => 1,
         };
         Failure {

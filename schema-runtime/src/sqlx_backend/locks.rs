@@ -105,45 +105,71 @@ mod postgres {
         crate::sqlx_backend::runs_for_backend!();
 
         async fn lock(
-            _pool: &Pool<Self>,
+            pool: &Pool<Self>,
             conn: &mut PoolConnection<Self>,
             table: &Identifier,
             timeout: Duration,
         ) -> Result<MigrationLock, Error> {
+            // A session's lock cannot keep other processes out behind a pooler in
+            // transaction mode: refuse that before anything is taken or changed.
+            crate::sqlx_backend::pooler::refuse_transaction_pooler(pool, conn).await?;
+            // Every statement here is a simple query with its values written out: none is
+            // prepared on a server session a pooler might not bring this connection back to.
             // The key names where the history table lives: its own schema when the name is
             // qualified, else the first schema of the search path, which is where an
             // unqualified name is created.
-            let (database, schema): (String, Option<String>) =
-                sqlx::query_as("SELECT current_database()::text, current_schema()::text")
-                    .fetch_one(&mut **conn)
-                    .await
-                    .map_err(|e| Error::database("taking the migration lock", e))?;
+            let row = sqlx::raw_sql("SELECT current_database()::text, current_schema()::text")
+                .fetch_one(&mut **conn)
+                .await
+                .map_err(|e| Error::database("taking the migration lock", e))?;
+            let database: String = row
+                .try_get(0)
+                .map_err(|e| Error::database("taking the migration lock", e))?;
+            let schema: Option<String> = row
+                .try_get(1)
+                .map_err(|e| Error::database("taking the migration lock", e))?;
             let schema = table
                 .schema()
                 .map(str::to_owned)
                 .or(schema)
                 .unwrap_or_default();
             let key = lock_key(&database, &schema, table);
+            // Advisory locks on a bigint key show as classid (high half) and objid (low half).
+            let (high, low) = ((key as u64) >> 32, key as u64 & 0xffff_ffff);
+            let ours = format!(
+                "l.locktype = 'advisory' AND l.granted AND l.classid = {high} AND l.objid = {low} AND l.objsubid = 1"
+            );
+            // A server session that already holds the lock although this connection never
+            // took it serves other clients too (a transaction pooler): the lock would be
+            // granted again, re-entrantly, and keep no one out.
+            let take = format!(
+                "SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_locks l WHERE {ours} AND l.pid = pg_backend_pid()) THEN 'held' \
+                 WHEN pg_try_advisory_lock({key}) THEN 'taken' ELSE 'busy' END"
+            );
             let mut backoff = Backoff::new(timeout);
             let got = loop {
-                let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-                    .bind(key)
+                let answer: String = sqlx::raw_sql(sqlx::AssertSqlSafe(take.clone()))
                     .fetch_one(&mut **conn)
                     .await
+                    .and_then(|row| row.try_get(0))
                     .map_err(|e| Error::database("taking the migration lock", e))?;
+                if answer == "held" {
+                    return Err(Error::TransactionPooler {
+                        target: crate::sqlx_backend::pooler::target(pool),
+                        evidence: crate::sqlx_backend::pooler::HELD_BY_ANOTHER_CLIENT.to_owned(),
+                    });
+                }
+                let got = answer == "taken";
                 if got || !backoff.wait().await {
                     break got;
                 }
             };
             if !got {
-                // Advisory locks on a bigint key show as classid (high half) and objid (low half).
-                let holder = sqlx::query(
+                let holder = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
                     "SELECT format('backend %s (%s@%s, %s) since %s', a.pid, a.usename, coalesce(host(a.client_addr), 'local'), coalesce(nullif(a.application_name, ''), 'no application name'), a.backend_start) \
                      FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
-                     WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1 AND l.objid = $2 LIMIT 1",
-                )
-                .bind(((key as u64) >> 32) as i64)
-                .bind((key as u64 & 0xffff_ffff) as i64)
+                     WHERE {ours} LIMIT 1",
+                )))
                 .fetch_optional(&mut **conn)
                 .await
                 .ok()
@@ -156,8 +182,14 @@ mod postgres {
                     waited: timeout,
                 });
             }
+            // The release fails, so that the connection is closed and the failure logged,
+            // when this server session does not hold the lock: it was taken on another one,
+            // which a pooler in transaction mode keeps serving other clients with the lock
+            // still held. The cast is of the CASE's result: a cast of the constant itself
+            // would be evaluated, and fail, when the statement is planned.
             Ok(MigrationLock::Session(format!(
-                "SELECT pg_advisory_unlock({key})"
+                "SELECT CAST(CASE WHEN pg_advisory_unlock({key}) THEN '1' \
+                 ELSE 'schema_runtime: this server session does not hold the migration lock; it was taken on another one, which still holds it (a connection pooler in transaction mode?)' END AS integer)"
             )))
         }
     }

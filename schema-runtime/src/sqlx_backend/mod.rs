@@ -10,6 +10,7 @@
 mod apply;
 mod locks;
 mod operations;
+mod pooler;
 mod session;
 
 use std::future::Future;
@@ -115,6 +116,10 @@ impl Migrator {
     /// the binary, and applies each migration with its history row: in one transaction
     /// where the server's DDL is transactional, and with a `started` row marked finished
     /// after where it is not (MySQL) or the file says `-- schema: no-transaction`.
+    ///
+    /// Before it takes the lock on PostgreSQL, a connection through a pooler in
+    /// transaction mode is refused ([`Error::TransactionPooler`]): the lock cannot keep
+    /// other replicas out there.
     pub async fn run_async<DB: Backend>(&self, pool: &Pool<DB>) -> Result<Report, Error> {
         DB::run(self, pool, None).await
     }
@@ -150,7 +155,9 @@ where
 {
     let conn = session_connection(migrator, pool).await?;
     let mut session = Session::new(pool, migrator.policy(), conn);
-    engine::run(migrator, &mut session, target).await
+    engine::run(migrator, &mut session, target)
+        .await
+        .map_err(|error| pooler::explain_prepared_statements(error, &pooler::target(pool)))
 }
 
 async fn drift<DB>(
