@@ -56,6 +56,7 @@ pub struct Policy {
     backup_failure_stops: bool,
     backup_command: Option<(String, SecretUrl)>,
     session_sql: Option<String>,
+    direct_url: Option<SecretUrl>,
     drift: DriftCheck,
     drift_every_start: Option<bool>,
     pub(crate) history_table: Identifier,
@@ -83,6 +84,7 @@ impl Policy {
             backup_failure_stops: true,
             backup_command: None,
             session_sql: None,
+            direct_url: None,
             drift: DriftCheck::Warn,
             drift_every_start: None,
             history_table: Identifier::new_unchecked("schema_history"),
@@ -98,6 +100,8 @@ impl Policy {
     /// `SCHEMA_CONNECT_RETRY` and `SCHEMA_CONNECT_TIMEOUT` (seconds, such as `30` or
     /// `2.5`) set [`retry_connect_for`](Self::retry_connect_for) and
     /// [`connect_attempt_timeout`](Self::connect_attempt_timeout).
+    /// `SCHEMA_DIRECT_URL`, or when it is unset `DATABASE_URL_UNPOOLED` (Neon's and
+    /// Vercel's name), is the [`direct_url`](Self::direct_url) migrations run over.
     pub fn from_env(migrations: &Migrations) -> Result<Self, Error> {
         let mut policy = Policy::from_vars(
             std::env::var("APP_ENV").ok().as_deref(),
@@ -127,6 +131,9 @@ impl Policy {
         }
         if let Ok(sql) = std::env::var("SCHEMA_SESSION_SQL") {
             policy = policy.session_settings(sql);
+        }
+        if let Some(url) = direct_url_from(|name| std::env::var(name).ok()) {
+            policy = policy.direct_url(url);
         }
         Ok(match std::env::var("SCHEMA_BACKUP_COMMAND") {
             Ok(command) if !command.trim().is_empty() => {
@@ -312,6 +319,38 @@ impl Policy {
         self.session_sql.as_deref()
     }
 
+    /// The server's own URL, for migrating when the application's URL goes through a
+    /// connection pooler in transaction mode (PgBouncer's `pool_mode = transaction`,
+    /// Neon's `-pooler` host, Supabase's port 6543), where a migration lock cannot hold.
+    /// Startup connects to it for the whole run (the migration lock, the history and every
+    /// change) with a connection of its own, closed when the run ends, while the
+    /// application keeps its pooled URL for its own queries; the `db` command uses it
+    /// instead of `DATABASE_URL`. It is read as the URL alone: put TLS settings in it
+    /// (`?sslmode=require`). From the environment: `SCHEMA_DIRECT_URL`, else
+    /// `DATABASE_URL_UNPOOLED`. Ignored for SQLite. `Debug` output of the policy shows it
+    /// without its password.
+    ///
+    /// ```
+    /// use schema_runtime::{Environment, Policy};
+    ///
+    /// // Neon: the pooled host ends in -pooler, the direct one does not.
+    /// let policy = Policy::new(Environment::Production).direct_url(
+    ///     "postgres://app:secret@ep-cool-name-123456.eu-central-1.aws.neon.tech/app?sslmode=require",
+    /// );
+    /// assert!(policy.direct_database_url().is_some());
+    /// assert!(!format!("{policy:?}").contains("secret"));
+    /// ```
+    pub fn direct_url(mut self, url: impl Into<String>) -> Self {
+        let url = url.into();
+        self.direct_url = Some(SecretUrl(url)).filter(|url| !url.0.trim().is_empty());
+        self
+    }
+
+    /// The direct URL migrations run over ([`direct_url`](Self::direct_url)), if any.
+    pub fn direct_database_url(&self) -> Option<&str> {
+        self.direct_url.as_ref().map(|url| url.0.as_str())
+    }
+
     /// What a start does when the live schema differs from the fingerprint the last
     /// migration recorded (see [`drift`](crate::drift)): warn (the default, in every
     /// environment), stop before changing anything ([`DriftCheck::Error`]), or neither
@@ -466,6 +505,15 @@ impl Policy {
     }
 }
 
+/// The direct URL from the environment (`var` reads a variable): `SCHEMA_DIRECT_URL`,
+/// else the `DATABASE_URL_UNPOOLED` that Neon's integrations set beside a pooled
+/// `DATABASE_URL`. Empty counts as unset.
+fn direct_url_from(var: impl Fn(&str) -> Option<String>) -> Option<String> {
+    ["SCHEMA_DIRECT_URL", "DATABASE_URL_UNPOOLED"]
+        .into_iter()
+        .find_map(|name| var(name).filter(|url| !url.trim().is_empty()))
+}
+
 /// A number of seconds read from the environment variable `name` (`allow_zero`: whether
 /// `0` is a value).
 fn seconds(name: &'static str, value: String, allow_zero: bool) -> Result<Duration, Error> {
@@ -513,6 +561,48 @@ mod tests {
                 "{error}"
             );
         }
+    }
+
+    #[test]
+    fn the_direct_url_comes_from_schema_direct_url_else_database_url_unpooled() {
+        let vars = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        assert_eq!(
+            direct_url_from(vars(&[
+                ("SCHEMA_DIRECT_URL", "postgres://a"),
+                ("DATABASE_URL_UNPOOLED", "postgres://b"),
+            ])),
+            Some("postgres://a".to_owned())
+        );
+        assert_eq!(
+            direct_url_from(vars(&[
+                ("SCHEMA_DIRECT_URL", " "),
+                ("DATABASE_URL_UNPOOLED", "postgres://b"),
+            ])),
+            Some("postgres://b".to_owned())
+        );
+        assert_eq!(
+            direct_url_from(vars(&[("DATABASE_URL", "postgres://c")])),
+            None
+        );
+        let policy = Policy::new(Environment::Production).direct_url("postgres://u:hunter2@h/db");
+        assert_eq!(
+            policy.direct_database_url(),
+            Some("postgres://u:hunter2@h/db")
+        );
+        assert!(!format!("{policy:?}").contains("hunter2"));
+        assert_eq!(
+            Policy::new(Environment::Test)
+                .direct_url("")
+                .direct_database_url(),
+            None
+        );
     }
 
     #[test]

@@ -134,6 +134,24 @@ pub(crate) fn open(
     ))
 }
 
+/// The URL a command on a server works on: the policy's direct URL when it names one
+/// (`SCHEMA_DIRECT_URL`, `DATABASE_URL_UNPOOLED`, `Policy::direct_url`), since the
+/// application's own URL may go through a connection pooler in transaction mode, where
+/// the migration lock cannot hold; said on stderr. A SQLite URL is kept as it is.
+pub(crate) fn direct_or(url: String, policy: &Policy) -> String {
+    match policy.direct_database_url() {
+        Some(direct) if !url.starts_with("sqlite:") && direct != url => {
+            eprintln!(
+                "note: working on the direct URL {} (SCHEMA_DIRECT_URL, DATABASE_URL_UNPOOLED or Policy::direct_url), not {}",
+                super::redact(direct),
+                super::redact(&url)
+            );
+            direct.to_owned()
+        }
+        _ => url,
+    }
+}
+
 #[cfg(feature = "rusqlite")]
 mod sqlite {
     use rusqlite::Connection;

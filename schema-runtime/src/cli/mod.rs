@@ -42,7 +42,10 @@
 //! Exit codes: 0 done (or no difference), 1 a check or a migration failed, 2 a usage or
 //! environment error (including a refusal to touch production). Results go to stdout;
 //! progress, warnings and errors to stderr. The URL comes from `--database-url` or
-//! `DATABASE_URL`; its password is never printed.
+//! `DATABASE_URL`; its password is never printed. With a direct URL (`SCHEMA_DIRECT_URL`,
+//! else `DATABASE_URL_UNPOOLED`, or the migrator's `Policy::direct_url`) a command on a
+//! server works on that URL instead: the other may go through a connection pooler, where
+//! the migration lock cannot hold.
 //!
 //! # JSON
 //!
@@ -325,7 +328,8 @@ impl Cli {
             _ => console::Missing::Refuse,
         };
         let session = |policy: Policy| -> Result<Session, Failure> {
-            Session::open(self.migrations, policy, url()?, missing)
+            let url = console::direct_or(url()?, &policy);
+            Session::open(self.migrations, policy, url, missing)
         };
         match command.command {
             Command::Status { json } => session(policy()?)?.status(json),

@@ -117,9 +117,10 @@ impl Migrator {
     /// where the server's DDL is transactional, and with a `started` row marked finished
     /// after where it is not (MySQL) or the file says `-- schema: no-transaction`.
     ///
-    /// Before it takes the lock on PostgreSQL, a connection through a pooler in
-    /// transaction mode is refused ([`Error::TransactionPooler`]): the lock cannot keep
-    /// other replicas out there.
+    /// With a [direct URL](crate::Policy::direct_url) (`SCHEMA_DIRECT_URL`) the whole run
+    /// uses a connection of its own to that URL instead of `pool`. Before it takes the
+    /// lock on PostgreSQL, a connection through a pooler in transaction mode is refused
+    /// ([`Error::TransactionPooler`]): the lock cannot keep other replicas out there.
     pub async fn run_async<DB: Backend>(&self, pool: &Pool<DB>) -> Result<Report, Error> {
         DB::run(self, pool, None).await
     }
@@ -144,7 +145,29 @@ impl Migrator {
     }
 }
 
+/// A run on `pool`, or (when the policy names a direct URL) on a connection of its own to
+/// that URL, closed when the run ends: behind a connection pooler the application keeps
+/// the pooled URL, and the lock and every change go to the server itself.
 async fn run<DB>(
+    migrator: &Migrator,
+    pool: &Pool<DB>,
+    target: Option<Version>,
+) -> Result<Report, Error>
+where
+    DB: Backend,
+    PoolConnection<DB>: Operations,
+{
+    match pooler::direct_pool(migrator.policy(), pool)? {
+        Some(direct) => {
+            let result = run_on(migrator, &direct, target).await;
+            direct.close().await;
+            result
+        }
+        None => run_on(migrator, pool, target).await,
+    }
+}
+
+async fn run_on<DB>(
     migrator: &Migrator,
     pool: &Pool<DB>,
     target: Option<Version>,
@@ -161,6 +184,24 @@ where
 }
 
 async fn drift<DB>(
+    migrator: &Migrator,
+    pool: &Pool<DB>,
+) -> Result<Option<crate::drift::Drift>, Error>
+where
+    DB: Backend,
+    PoolConnection<DB>: Operations,
+{
+    match pooler::direct_pool(migrator.policy(), pool)? {
+        Some(direct) => {
+            let result = drift_on(migrator, &direct).await;
+            direct.close().await;
+            result
+        }
+        None => drift_on(migrator, pool).await,
+    }
+}
+
+async fn drift_on<DB>(
     migrator: &Migrator,
     pool: &Pool<DB>,
 ) -> Result<Option<crate::drift::Drift>, Error>

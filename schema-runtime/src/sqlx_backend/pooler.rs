@@ -1,5 +1,5 @@
-//! Connection poolers: a PostgreSQL connection that goes through a pooler in
-//! transaction mode, refused before anything changes.
+//! Connection poolers: the direct URL a run migrates over, and a PostgreSQL connection
+//! that goes through a pooler in transaction mode, refused before anything changes.
 //!
 //! Behind a transaction pooler (PgBouncer's `pool_mode = transaction`, Neon's `-pooler`
 //! host, Supabase's port 6543) each transaction may run on another server session, and
@@ -27,10 +27,15 @@
 //! the take itself checks deterministically that the server session does not already
 //! hold the lock for another client.
 
-use sqlx::Pool;
+use std::str::FromStr;
+
+use sqlx::pool::PoolOptions;
+use sqlx::{Connection, Pool};
 
 use super::Backend;
 use crate::error::Error;
+use crate::sql_text::Dialect;
+use crate::{Policy, redact_url};
 
 /// Host and port of a pool's server, for messages: never a password.
 pub(super) fn target<DB: Backend>(pool: &Pool<DB>) -> String {
@@ -40,6 +45,63 @@ pub(super) fn target<DB: Backend>(pool: &Pool<DB>) -> String {
         Some(port) => format!("{host}:{port}"),
         None => host,
     }
+}
+
+/// A pool of one connection to the policy's direct URL, when it names one and the
+/// backend is a server: the run's whole connection, closed when the run ends, so the
+/// application's pool (whose URL may go through a pooler) is never used for it.
+pub(super) fn direct_pool<DB: Backend>(
+    policy: &Policy,
+    app: &Pool<DB>,
+) -> Result<Option<Pool<DB>>, Error> {
+    let Some(url) = policy.direct_database_url() else {
+        return Ok(None);
+    };
+    // sqlx reads any scheme as its own database's: a URL of another one would fail only
+    // when connecting, and confusingly.
+    let (name, schemes, url): (&str, &[&str], String) = match DB::DIALECT {
+        Dialect::Sqlite => return Ok(None),
+        Dialect::Postgres => (
+            "PostgreSQL",
+            &["postgres://", "postgresql://"],
+            url.to_owned(),
+        ),
+        Dialect::Mysql => (
+            "MySQL",
+            &["mysql://", "mariadb://"],
+            match url.strip_prefix("mariadb://") {
+                Some(rest) => format!("mysql://{rest}"),
+                None => url.to_owned(),
+            },
+        ),
+    };
+    let unusable = |why: String| {
+        Error::database_message(
+            "reading the direct URL (SCHEMA_DIRECT_URL, DATABASE_URL_UNPOOLED or Policy::direct_url)",
+            format!(
+                "{} is not a URL of this {name} database{why}",
+                redact_url(&url)
+            ),
+        )
+    };
+    if !schemes.iter().any(|scheme| url.starts_with(scheme)) {
+        return Err(unusable(format!(
+            " (one starts with {})",
+            schemes.join(" or ")
+        )));
+    }
+    let options = <DB::Connection as Connection>::Options::from_str(&url)
+        .map_err(|error| unusable(format!(": {error}")))?;
+    let pool = PoolOptions::<DB>::new()
+        .max_connections(1)
+        .acquire_timeout(app.options().get_acquire_timeout())
+        .connect_lazy_with(options);
+    tracing::info!(
+        "schema: migrating over the direct URL ({}), not the application's pool ({})",
+        target(&pool),
+        target(app)
+    );
+    Ok(Some(pool))
 }
 
 /// A history read that failed because the statements sqlx prepared on one server session
@@ -235,6 +297,32 @@ mod tests {
         assert!(pooler_host("aws-0-eu-central-1.pooler.supabase.com", Some(5432)).is_none());
         assert!(pooler_host("db.abcdefghijkl.supabase.co", Some(5432)).is_none());
         assert!(pooler_host("my-pooler.example.com", Some(6543)).is_none());
+    }
+
+    #[cfg(feature = "sqlx-postgres")]
+    #[tokio::test]
+    async fn the_direct_url_is_a_pool_of_its_own_and_must_be_this_databases() {
+        use crate::Environment;
+
+        let app = sqlx::postgres::PgPoolOptions::new()
+            .connect_lazy("postgres://app@pooler.internal:6432/app")
+            .unwrap();
+        let none = Policy::new(Environment::Test);
+        assert!(direct_pool(&none, &app).unwrap().is_none());
+        let direct =
+            Policy::new(Environment::Test).direct_url("postgres://app:hunter2@db:5432/app");
+        let pool = direct_pool(&direct, &app).unwrap().unwrap();
+        assert_eq!(target(&pool), "db:5432");
+        assert_eq!(pool.options().get_max_connections(), 1);
+        let mysql = Policy::new(Environment::Test).direct_url("mysql://root:hunter2@db/app");
+        let error = direct_pool(&mysql, &app).unwrap_err().to_string();
+        assert!(
+            error.contains(
+                "is not a URL of this PostgreSQL database (one starts with postgres:// or postgresql://)"
+            ),
+            "{error}"
+        );
+        assert!(!error.contains("hunter2"), "{error}");
     }
 
     #[test]

@@ -5,6 +5,9 @@
 //! ```text
 //! migrate-fixture FIXTURE
 //! ```
+//!
+//! The policy is the test environment's, with the direct URL `Policy::from_env` reads
+//! (`SCHEMA_DIRECT_URL`, else `DATABASE_URL_UNPOOLED`) when one is set.
 
 use std::process::ExitCode;
 
@@ -24,10 +27,12 @@ async fn main() -> ExitCode {
         eprintln!("DATABASE_URL is not set");
         return ExitCode::from(2);
     };
-    let migrator = Migrator::with_policy(
-        migrations,
-        Policy::new(Environment::Test).write_dev_lock(false),
-    );
+    let mut policy = Policy::new(Environment::Test).write_dev_lock(false);
+    let from_env = Policy::from_env(migrations).ok();
+    if let Some(direct) = from_env.as_ref().and_then(Policy::direct_database_url) {
+        policy = policy.direct_url(direct);
+    }
+    let migrator = Migrator::with_policy(migrations, policy);
     let result = if url.starts_with("postgres") {
         match PgPool::connect(&url).await {
             Ok(pool) => migrator.run_async(&pool).await,
