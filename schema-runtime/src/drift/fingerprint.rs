@@ -11,12 +11,24 @@ use crate::sql_text::{Dialect, FINGERPRINT_KEY};
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Fingerprint {
     objects: BTreeMap<Object, String>,
+    /// The kinds of object it describes: `None` for every kind this version reads (a live
+    /// schema, or a fingerprint recorded in the current format); for one recorded in an
+    /// older format, the kinds that format read (see [`Fingerprint::parse`]).
+    kinds: Option<BTreeSet<String>>,
 }
 
-const HEADER: &str = "schema-fingerprint 1";
+/// The header of the stored form this version writes.
+const HEADER: &str = "schema-fingerprint 2";
+/// The header of the first stored form: tables only (columns, indexes, constraints and
+/// foreign keys), no views, triggers, routines, types, sequences, nor CHECKs outside
+/// PostgreSQL.
+const HEADER_1: &str = "schema-fingerprint 1";
+/// The kinds the first stored form read on every backend.
+const KINDS_1: [&str; 4] = ["column", "index", "constraint", "foreign key"];
 
 impl Fingerprint {
-    /// A fingerprint of `(kind, table, name, definition)` objects.
+    /// A fingerprint of `(kind, table, name, definition)` objects (`table` empty for an
+    /// object of the schema rather than of a table: a view, a type, a function).
     pub fn from_objects<K, T, N, D>(objects: impl IntoIterator<Item = (K, T, N, D)>) -> Self
     where
         K: Into<String>,
@@ -38,6 +50,7 @@ impl Fingerprint {
                     )
                 })
                 .collect(),
+            kinds: None,
         }
     }
 
@@ -93,6 +106,7 @@ impl Fingerprint {
                 .filter(|(o, _)| !tables.contains(&o.table.as_str()))
                 .map(|(o, d)| (o.clone(), d.clone()))
                 .collect(),
+            kinds: self.kinds.clone(),
         }
     }
 
@@ -101,12 +115,25 @@ impl Fingerprint {
         self.objects.is_empty()
     }
 
+    /// Whether it describes objects of `kind` (a fingerprint recorded in an older format
+    /// does not describe the kinds added since).
+    fn knows(&self, kind: &str) -> bool {
+        self.kinds.as_ref().is_none_or(|kinds| kinds.contains(kind))
+    }
+
+    /// The tables: whatever has columns. (A trigger's table may be a view.)
     fn tables(&self) -> BTreeSet<&str> {
-        self.objects.keys().map(|o| o.table.as_str()).collect()
+        self.objects
+            .keys()
+            .filter(|o| o.kind == "column")
+            .map(|o| o.table.as_str())
+            .collect()
     }
 
     /// What differs between this fingerprint (what the migrations left) and `live`. A
-    /// table that only one side has is one difference, not one per column.
+    /// table that only one side has is one difference, not one per column, index or
+    /// trigger. Only the kinds of object both describe are compared: a fingerprint
+    /// recorded before views were read says nothing about views, so none is drift.
     pub fn compare(&self, live: &Fingerprint) -> Vec<Difference> {
         let (before, now) = (self.tables(), live.tables());
         let mut differences: Vec<Difference> = now
@@ -118,8 +145,13 @@ impl Fingerprint {
                     .map(|t| Difference::TableRemoved((*t).to_owned())),
             )
             .collect();
-        let both = |o: &Object| before.contains(o.table.as_str()) && now.contains(o.table.as_str());
-        for (object, was) in self.objects.iter().filter(|(o, _)| both(o)) {
+        let compared = |o: &Object| {
+            let table = o.table.as_str();
+            self.knows(&o.kind)
+                && live.knows(&o.kind)
+                && before.contains(table) == now.contains(table)
+        };
+        for (object, was) in self.objects.iter().filter(|(o, _)| compared(o)) {
             match live.objects.get(object) {
                 None => differences.push(Difference::Removed(object.clone(), was.clone())),
                 Some(is) if is != was => {
@@ -128,7 +160,7 @@ impl Fingerprint {
                 Some(_) => {}
             }
         }
-        for (object, is) in live.objects.iter().filter(|(o, _)| both(o)) {
+        for (object, is) in live.objects.iter().filter(|(o, _)| compared(o)) {
             if !self.objects.contains_key(object) {
                 differences.push(Difference::Added(object.clone(), is.clone()));
             }
@@ -140,10 +172,12 @@ impl Fingerprint {
     /// from `self`, the recorded one) and left `after`: what the run's migrations changed
     /// is taken from `after`, and every hand-made difference that the run did not touch
     /// stays a difference, so drift is never absorbed silently by the next migration.
+    /// Objects of the kinds `self` does not describe (recorded in an older format) are
+    /// taken from `after` as they are: nothing says which of them a person made.
     pub fn carry_over(&self, before: &Fingerprint, after: &Fingerprint) -> Fingerprint {
         let mut next = after.objects.clone();
         let keys: BTreeSet<&Object> = self.objects.keys().chain(before.objects.keys()).collect();
-        for key in keys {
+        for key in keys.into_iter().filter(|key| self.knows(&key.kind)) {
             let (recorded, was, now) = (
                 self.objects.get(key),
                 before.objects.get(key),
@@ -156,7 +190,10 @@ impl Fingerprint {
                 };
             }
         }
-        Fingerprint { objects: next }
+        Fingerprint {
+            objects: next,
+            kinds: after.kinds.clone(),
+        }
     }
 
     /// The stored form: a header, then one tab-separated object per line.
@@ -182,11 +219,25 @@ impl Fingerprint {
 
     /// Reads the stored form: the fingerprint, the version and the time it was recorded
     /// after. `None` when the text is not a fingerprint this version understands.
+    ///
+    /// A fingerprint in the first form (`schema-fingerprint 1`, before views, triggers,
+    /// routines, types, sequences and SQLite's and MySQL's CHECKs were read) still reads
+    /// and compares: it knows only the kinds that form read, so [`compare`](Self::compare)
+    /// leaves every other kind out (neither added nor removed) and
+    /// [`carry_over`](Self::carry_over) takes them from the live schema, until the next
+    /// migrating run (or `db drift --accept`) records the current form. Its CHECKs, which
+    /// that form read on PostgreSQL only, as `constraint` objects, are renamed `check`; it
+    /// knows `check` when it holds any `constraint` (only PostgreSQL's catalog gave those:
+    /// the primary keys of the migrator's own tables at least), so that a CHECK made by
+    /// hand on PostgreSQL stays drift across the upgrade, and the CHECKs that MySQL's and
+    /// SQLite's first form never read do not become drift.
     pub(crate) fn parse(text: &str) -> Option<(Fingerprint, Option<Version>, String)> {
         let mut lines = text.lines();
-        if lines.next()? != HEADER {
-            return None;
-        }
+        let first_form = match lines.next()? {
+            HEADER => false,
+            HEADER_1 => true,
+            _ => return None,
+        };
         let after = lines.next()?.strip_prefix("after ")?;
         let after = match after {
             "none" => None,
@@ -196,15 +247,28 @@ impl Fingerprint {
         let mut objects = BTreeMap::new();
         for line in lines {
             let mut fields = line.split('\t').map(unescape);
-            let (kind, table, name, definition) = (
+            let (mut kind, table, name, definition) = (
                 fields.next()?,
                 fields.next()?,
                 fields.next()?,
                 fields.next()?,
             );
+            if first_form && kind == "constraint" && definition.starts_with("CHECK ") {
+                kind = "check".to_owned();
+            }
             objects.insert(Object { kind, table, name }, definition);
         }
-        Some((Fingerprint { objects }, after, at))
+        let kinds = first_form.then(|| {
+            let mut kinds: BTreeSet<String> = KINDS_1.iter().map(|k| (*k).to_owned()).collect();
+            if objects
+                .keys()
+                .any(|o| matches!(o.kind.as_str(), "constraint" | "check"))
+            {
+                kinds.insert("check".to_owned());
+            }
+            kinds
+        });
+        Some((Fingerprint { objects, kinds }, after, at))
     }
 }
 
