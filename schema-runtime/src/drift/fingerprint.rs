@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::catalog::{CHECKS_IN, sqlite_checks};
 use super::{Difference, Object};
 use crate::Version;
 use crate::sql_text::{Dialect, FINGERPRINT_KEY};
@@ -55,17 +56,29 @@ impl Fingerprint {
     }
 
     /// The fingerprint of catalog rows read with [`query`](super::query). The migrators'
-    /// own tables are part of it: their shape never changes after they are made.
+    /// own tables are part of it: their shape never changes after they are made. A
+    /// SQLite table's `CREATE TABLE` text (a [`CHECKS_IN`] row) becomes one `check`
+    /// object per CHECK in it.
     pub(crate) fn from_rows(rows: Vec<Vec<Option<String>>>) -> Self {
-        Fingerprint::from_objects(rows.into_iter().filter_map(|row| {
+        let mut objects = Vec::with_capacity(rows.len());
+        for row in rows {
             let mut values = row.into_iter().map(Option::unwrap_or_default);
-            Some((
-                values.next()?,
-                values.next()?,
-                values.next()?,
-                values.next()?,
-            ))
-        }))
+            let (Some(kind), Some(table), Some(name), Some(definition)) =
+                (values.next(), values.next(), values.next(), values.next())
+            else {
+                continue;
+            };
+            if kind == CHECKS_IN {
+                objects.extend(
+                    sqlite_checks(&definition)
+                        .into_iter()
+                        .map(|(name, check)| ("check".to_owned(), table.clone(), name, check)),
+                );
+            } else {
+                objects.push((kind, table, name, definition));
+            }
+        }
+        Fingerprint::from_objects(objects)
     }
 
     /// The query that reads every fingerprint recorded in this database: each migration
@@ -273,7 +286,7 @@ impl Fingerprint {
 }
 
 /// Whitespace collapsed, so that catalogs that keep the text as typed compare equal.
-fn normalise(definition: &str) -> String {
+pub(super) fn normalise(definition: &str) -> String {
     definition.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 

@@ -1,3 +1,4 @@
+use super::catalog::{CHECKS_IN, sqlite_checks};
 use super::*;
 
 fn fp(objects: &[(&str, &str, &str, &str)]) -> Fingerprint {
@@ -247,5 +248,46 @@ fn a_run_over_drift_keeps_the_drift_and_takes_its_own_changes() {
     assert_eq!(
         texts(&next.compare(&after)),
         ["table scratch exists in the database but no migration created it"]
+    );
+}
+
+#[test]
+fn sqlite_checks_are_read_from_the_table_text() {
+    let sql = "CREATE TABLE t (\n\
+        id INTEGER PRIMARY KEY,\n\
+        amount INTEGER CHECK (amount > 0), -- CHECK (in a comment)\n\
+        note TEXT DEFAULT 'CHECK (in a string)' /* CHECK (x) */,\n\
+        \"check me\" TEXT,\n\
+        CONSTRAINT \"small \"\"enough\"\"\" CHECK ( (amount <  10) AND note <> ')' ),\n\
+        constraint [tidy] check(length(note) < 5)\n\
+    )";
+    assert_eq!(
+        sqlite_checks(sql),
+        [
+            ("(amount > 0)".to_owned(), "CHECK (amount > 0)".to_owned()),
+            (
+                "small \"enough\"".to_owned(),
+                "CHECK ((amount < 10) AND note <> ')')".to_owned()
+            ),
+            ("tidy".to_owned(), "CHECK (length(note) < 5)".to_owned()),
+        ]
+    );
+    assert!(sqlite_checks("CREATE TABLE t (a CHECK").is_empty());
+    let fingerprint = Fingerprint::from_rows(vec![vec![
+        Some(CHECKS_IN.to_owned()),
+        Some("t".to_owned()),
+        Some(String::new()),
+        Some(sql.to_owned()),
+    ]]);
+    assert_eq!(
+        fingerprint
+            .objects()
+            .map(|(o, _)| o.to_string())
+            .collect::<Vec<_>>(),
+        [
+            "check t(amount > 0)",
+            "check t.small \"enough\"",
+            "check t.tidy"
+        ]
     );
 }
