@@ -27,6 +27,19 @@ pub static SLOW_MYSQL: Migrations =
 pub static CONCURRENT_INDEX: Migrations =
     schema_runtime::embed_migrations!("fixtures/concurrent_index", dialects = "postgres");
 
+/// For the drift tests, one set per backend: a first migration that makes every kind of
+/// object the backend's drift check reads (views, triggers, CHECKs, and where the backend
+/// has them routines, types and sequences), and a second that changes each of them the
+/// way the tests do by hand.
+pub static DRIFT_OBJECTS_SQLITE: Migrations =
+    schema_runtime::embed_migrations!("fixtures/drift_objects_sqlite", dialects = "sqlite");
+/// The PostgreSQL set of the drift tests (see [`DRIFT_OBJECTS_SQLITE`]).
+pub static DRIFT_OBJECTS_POSTGRES: Migrations =
+    schema_runtime::embed_migrations!("fixtures/drift_objects_postgres", dialects = "postgres");
+/// The MySQL/MariaDB set of the drift tests (see [`DRIFT_OBJECTS_SQLITE`]).
+pub static DRIFT_OBJECTS_MYSQL: Migrations =
+    schema_runtime::embed_migrations!("fixtures/drift_objects_mysql", dialects = "mysql");
+
 /// Three migrations with down files and a seed, locked, for the `db` command tests.
 pub static REVERSIBLE: Migrations = schema_runtime::embed_migrations!("fixtures/reversible");
 

@@ -7,9 +7,22 @@ use std::path::PathBuf;
 
 use schema_runtime::drift::DriftCheck;
 use schema_runtime::sqlx::{self, MySqlPool, PgPool, Row, SqlitePool};
-use schema_runtime::{Environment, Error, HistoryProblem, Migrations, Migrator, Policy, Report};
+use schema_runtime::{
+    Dialect, Environment, Error, HistoryProblem, Migrations, Migrator, Policy, Report, Version,
+};
 use schema_tests::{
-    EDITED_AFTER, EDITED_BEFORE, ENDS_TRANSACTION, FAILING, PORTABLE, Server, ServerDatabase,
+    DRIFT_OBJECTS_MYSQL, DRIFT_OBJECTS_POSTGRES, DRIFT_OBJECTS_SQLITE, EDITED_AFTER, EDITED_BEFORE,
+    ENDS_TRANSACTION, FAILING, PORTABLE, Server, ServerDatabase,
+};
+
+#[path = "backends/drift_objects.rs"]
+mod drift_objects;
+use drift_objects::{
+    a_fingerprint_of_the_previous_format_still_compares,
+    a_migration_that_changes_those_objects_is_not_drift, drift_names_checks_changed_by_hand,
+    drift_names_routines_changed_by_hand, drift_names_sequences_changed_by_hand,
+    drift_names_triggers_changed_by_hand, drift_names_types_changed_by_hand,
+    drift_names_views_changed_by_hand,
 };
 
 /// A fresh database on one backend.
@@ -69,15 +82,35 @@ impl Target {
     }
 
     async fn run(&self, migrations: &'static Migrations, policy: Policy) -> Result<Report, Error> {
+        self.run_up_to(migrations, policy, None).await
+    }
+
+    /// Like `run`, leaving the migrations above `version` pending.
+    async fn run_to(
+        &self,
+        migrations: &'static Migrations,
+        policy: Policy,
+        version: u64,
+    ) -> Result<Report, Error> {
+        self.run_up_to(migrations, policy, Some(Version::new(version)))
+            .await
+    }
+
+    async fn run_up_to(
+        &self,
+        migrations: &'static Migrations,
+        policy: Policy,
+        target: Option<Version>,
+    ) -> Result<Report, Error> {
         let migrator = Migrator::with_policy(migrations, policy.write_dev_lock(false));
         match self {
             Target::Rusqlite { path, .. } => {
                 let mut conn = schema_runtime::rusqlite::Connection::open(path).unwrap();
-                migrator.run(&mut conn)
+                migrator.run_to(&mut conn, target)
             }
-            Target::SqlxSqlite { pool, .. } => migrator.run_async(pool).await,
-            Target::Postgres { pool, .. } => migrator.run_async(pool).await,
-            Target::Mysql { pool, .. } => migrator.run_async(pool).await,
+            Target::SqlxSqlite { pool, .. } => migrator.run_async_to(pool, target).await,
+            Target::Postgres { pool, .. } => migrator.run_async_to(pool, target).await,
+            Target::Mysql { pool, .. } => migrator.run_async_to(pool, target).await,
         }
     }
 
@@ -100,6 +133,23 @@ impl Target {
 
     fn is_sqlite(&self) -> bool {
         matches!(self, Target::Rusqlite { .. } | Target::SqlxSqlite { .. })
+    }
+
+    fn dialect(&self) -> Dialect {
+        match self {
+            Target::Rusqlite { .. } | Target::SqlxSqlite { .. } => Dialect::Sqlite,
+            Target::Postgres { .. } => Dialect::Postgres,
+            Target::Mysql { .. } => Dialect::Mysql,
+        }
+    }
+
+    /// This backend's set of the drift tests: every kind of object it has.
+    fn drift_objects(&self) -> &'static Migrations {
+        match self.dialect() {
+            Dialect::Sqlite => &DRIFT_OBJECTS_SQLITE,
+            Dialect::Postgres => &DRIFT_OBJECTS_POSTGRES,
+            Dialect::Mysql => &DRIFT_OBJECTS_MYSQL,
+        }
     }
 
     /// Runs `sql` as a person with a console would.
@@ -271,6 +321,14 @@ on_every_backend!(
     database_of_another_environment_is_refused,
     two_migration_sets_share_a_database,
     drift_at_startup_is_a_warning_or_stops_the_run,
+    drift_names_views_changed_by_hand,
+    drift_names_triggers_changed_by_hand,
+    drift_names_checks_changed_by_hand,
+    drift_names_routines_changed_by_hand,
+    drift_names_types_changed_by_hand,
+    drift_names_sequences_changed_by_hand,
+    a_migration_that_changes_those_objects_is_not_drift,
+    a_fingerprint_of_the_previous_format_still_compares,
     concurrent_starts_apply_each_migration_once,
     grouped_run_is_all_or_nothing_where_ddl_is_transactional,
 );
