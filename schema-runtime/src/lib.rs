@@ -134,9 +134,32 @@ mod sqlite;
 
 pub use model::{Amendment, Checksum, Down, Migration, Migrations, Seed, Version};
 
-with_any_backend! {
-    pub mod drift;
+// The public modules are declared outside the macros below, so that rustfmt (which does
+// not look into macro calls) formats their files.
+#[cfg(feature = "runner")]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(
+        feature = "rusqlite",
+        feature = "sqlx-postgres",
+        feature = "sqlx-mysql",
+        feature = "sqlx-sqlite"
+    )))
+)]
+pub mod drift;
 
+#[cfg(feature = "async-runner")]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(
+        feature = "sqlx-postgres",
+        feature = "sqlx-mysql",
+        feature = "sqlx-sqlite"
+    )))
+)]
+pub mod sqlx_backend;
+
+with_any_backend! {
     pub use environment::{Environment, EnvironmentSource};
     pub use error::{Error, HistoryProblem, HistoryProblems};
     pub use migrator::Migrator;
@@ -149,8 +172,6 @@ with_any_backend! {
 }
 
 with_sqlx_backend! {
-    pub mod sqlx_backend;
-
     /// The sqlx this crate was built against; use it for your pools so the versions agree.
     pub use sqlx;
 }
