@@ -149,10 +149,6 @@ impl Session {
             return Ok(0);
         };
         // The runner takes the lock again itself, and reads the history again under it.
-        let report = self
-            .console
-            .migrate(&self.migrator, Some(migration.version()))?;
-        say_part!("{report}");
-        Ok(0)
+        self.run_startup(Some(migration.version()))
     }
 }

@@ -121,12 +121,17 @@ impl Session {
                 return Err(Failure::usage("not confirmed; nothing was changed"));
             }
         }
+        self.run_startup(target)
+    }
+
+    /// Runs the startup runner up to `target` (it takes the migration lock itself),
+    /// printing each step as it is applied and then the summary.
+    pub(super) fn run_startup(&mut self, target: Option<Version>) -> Outcome {
         eprintln!(
             "migrating {} ({} migrations in this binary)…",
             redact(&self.url),
             self.migrations().migrations().len()
         );
-        // Each step is printed as it is applied; the summary follows.
         let migrator = self
             .migrator
             .clone()

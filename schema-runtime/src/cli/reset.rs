@@ -61,19 +61,7 @@ impl Session {
         let dropped = dropped?;
         say!("reset {}: dropped {dropped}", redact(&self.url));
         // The runner takes the lock again itself: it is never taken twice at once.
-        eprintln!(
-            "migrating {} ({} migrations in this binary)…",
-            redact(&self.url),
-            self.migrations().migrations().len()
-        );
-        // As `db migrate`: each step printed as it is applied, then the summary.
-        let migrator = self
-            .migrator
-            .clone()
-            .on_progress(super::progress::observer());
-        let report = self.console.migrate(&migrator, None)?;
-        say_part!("{}", crate::report::Summary(&report));
-        Ok(0)
+        self.run_startup(None)
     }
 
     /// The checks and the drop, under the migration lock.
