@@ -285,38 +285,75 @@ async fn apply_pending<D: Driver>(
                 "grouped: one transaction of {} files, time is the average",
                 batch.len()
             );
-            let rows = batch
-                .iter()
-                .map(|migration| {
-                    let mut row = audit.row(
-                        kind::MIGRATION,
-                        migration.version(),
-                        migration.name(),
-                        migration.checksum(),
-                        true,
-                    );
-                    row.note = Some(note.clone());
-                    row
-                })
-                .collect();
-            let durations = driver.apply_batch(statements, batch, rows).await.map_err(
-                |failure| match failure {
-                    BatchFailure::File(at, message) => Error::Migration {
-                        version: batch[at].version(),
-                        path: batch[at].path(),
-                        message,
-                        in_transaction: true,
-                        whole_run: true,
-                    },
-                    BatchFailure::EndedTransaction(at) => Error::TransactionEnded {
-                        version: batch[at].version(),
-                        path: batch[at].path(),
-                    },
-                    BatchFailure::Bookkeeping(error) => {
-                        Error::database("recording the migration history", error)
+            let rows = |batch: &[&'static Migration]| {
+                batch
+                    .iter()
+                    .map(|migration| {
+                        let mut row = audit.row(
+                            kind::MIGRATION,
+                            migration.version(),
+                            migration.name(),
+                            migration.checksum(),
+                            true,
+                        );
+                        row.note = Some(note.clone());
+                        row
+                    })
+                    .collect::<Vec<_>>()
+            };
+            let mut retry = Retry::new(migrator);
+            let outcome = loop {
+                let rows = rows(batch);
+                match driver.apply_batch(statements, batch, rows).await {
+                    Err(BatchFailure::LockTimeout(message)) => {
+                        let what = format!(
+                            "the group of versions {} to {}",
+                            batch[0].version(),
+                            batch[batch.len() - 1].version()
+                        );
+                        match retry.next(&what, &message) {
+                            Some(pause) => {
+                                report.ddl_lock_retries += 1;
+                                driver.pause(pause).await;
+                            }
+                            None => {
+                                break Err(BatchFailure::File(
+                                    0,
+                                    format!(
+                                        "{message} (the whole group of versions {} to {} waited for a lock and was rolled back)",
+                                        batch[0].version(),
+                                        batch[batch.len() - 1].version()
+                                    ),
+                                ));
+                            }
+                        }
                     }
+                    other => break other,
+                }
+            };
+            let durations = outcome.map_err(|failure| match failure {
+                BatchFailure::LockTimeout(message) => Error::Migration {
+                    version: batch[0].version(),
+                    path: batch[0].path(),
+                    message,
+                    in_transaction: true,
+                    whole_run: true,
                 },
-            )?;
+                BatchFailure::File(at, message) => Error::Migration {
+                    version: batch[at].version(),
+                    path: batch[at].path(),
+                    message,
+                    in_transaction: true,
+                    whole_run: true,
+                },
+                BatchFailure::EndedTransaction(at) => Error::TransactionEnded {
+                    version: batch[at].version(),
+                    path: batch[at].path(),
+                },
+                BatchFailure::Bookkeeping(error) => {
+                    Error::database("recording the migration history", error)
+                }
+            })?;
             for (migration, duration) in batch.iter().zip(durations) {
                 report.record_migration(migration, duration);
                 progressed(report);
@@ -326,7 +363,7 @@ async fn apply_pending<D: Driver>(
         }
         index += 1;
         let whole_run = grouped && in_transaction;
-        let file = File {
+        let file = || File {
             sql: migration.sql(),
             row: audit.row(
                 kind::MIGRATION,
@@ -338,7 +375,24 @@ async fn apply_pending<D: Driver>(
             split: !migration.transaction() && dialect == Dialect::Postgres,
             whole_run,
         };
-        let duration = driver.apply(statements, file).await.map_err(|failure| {
+        let mut retry = Retry::new(migrator);
+        // In a grouped run the failure rolled back the files before this one in the
+        // group too: only a file that runs on its own is tried again.
+        let outcome = loop {
+            match driver.apply(statements, file()).await {
+                Err(Failure::LockTimeout(message)) if !whole_run => {
+                    match retry.next(migration.path(), &message) {
+                        Some(pause) => {
+                            report.ddl_lock_retries += 1;
+                            driver.pause(pause).await;
+                        }
+                        None => break Err(Failure::LockTimeout(message)),
+                    }
+                }
+                other => break other,
+            }
+        };
+        let duration = outcome.map_err(|failure| {
             failed(
                 failure,
                 migration.version(),
@@ -372,9 +426,11 @@ async fn apply_pending<D: Driver>(
                     last.version()
                 ),
             },
-            (Failure::Lost(message) | Failure::Sql(message), _, _) => {
-                Error::database_message("committing the migrations", message)
-            }
+            (
+                Failure::Lost(message) | Failure::Sql(message) | Failure::LockTimeout(message),
+                _,
+                _,
+            ) => Error::database_message("committing the migrations", message),
             (Failure::EndedTransaction, _, _) => {
                 Error::database_message("committing the migrations", "the transaction ended early")
             }
@@ -383,6 +439,45 @@ async fn apply_pending<D: Driver>(
             }
         }
     })
+}
+
+/// The retries of one migration (or group) that hit the DDL lock timeout: backoff from
+/// 0.5 s doubling to 10 s, until the policy's deadline.
+struct Retry {
+    deadline: Instant,
+    pause: std::time::Duration,
+    attempt: usize,
+}
+
+impl Retry {
+    fn new(migrator: &Migrator) -> Retry {
+        Retry {
+            deadline: Instant::now() + migrator.policy().ddl_lock_retry_deadline(),
+            pause: std::time::Duration::from_millis(500),
+            attempt: 0,
+        }
+    }
+
+    /// How long to wait before trying `what` again after it hit the lock timeout with
+    /// `message` (logged), or `None` when the deadline has passed.
+    fn next(&mut self, what: &str, message: &str) -> Option<std::time::Duration> {
+        let now = Instant::now();
+        if now >= self.deadline {
+            tracing::warn!(
+                "schema: {what} waited for a lock longer than the DDL lock timeout ({message}); the retry deadline has passed, giving up"
+            );
+            return None;
+        }
+        let pause = self.pause.min(self.deadline - now);
+        self.attempt += 1;
+        tracing::warn!(
+            "schema: {what} waited for a lock longer than the DDL lock timeout ({message}); rolled back, retry {} in {} ms",
+            self.attempt,
+            pause.as_millis()
+        );
+        self.pause = (self.pause * 2).min(std::time::Duration::from_secs(10));
+        Some(pause)
+    }
 }
 
 /// The error of a migration or seed (`what` is `"seed "` for one) whose step failed:
@@ -396,6 +491,9 @@ fn failed<E: std::error::Error + Send + Sync + 'static>(
 ) -> Error {
     match failure {
         Failure::Sql(message) => sql(message),
+        Failure::LockTimeout(message) => sql(format!(
+            "{message} (it waited for a lock longer than the DDL lock timeout, and kept doing so until the retry deadline)"
+        )),
         Failure::Lost(message) => Error::OutcomeUnknown {
             version,
             path,

@@ -349,6 +349,7 @@ impl Migrator {
             backup: None,
             drift: None,
             lock_written: None,
+            ddl_lock_retries: 0,
             duration: started.elapsed(),
         }
     }

@@ -51,6 +51,8 @@ pub struct Policy {
     lock_timeout: Duration,
     connect_retry: Duration,
     connect_attempt: Duration,
+    ddl_lock_timeout: Option<Duration>,
+    ddl_lock_deadline: Duration,
     backup: Option<bool>,
     keep_backups: usize,
     backup_failure_stops: bool,
@@ -79,6 +81,8 @@ impl Policy {
             lock_timeout: Duration::from_secs(60),
             connect_retry: Duration::from_secs(30),
             connect_attempt: Duration::from_secs(5),
+            ddl_lock_timeout: None,
+            ddl_lock_deadline: Duration::from_secs(300),
             backup: None,
             keep_backups: 10,
             backup_failure_stops: true,
@@ -102,6 +106,9 @@ impl Policy {
     /// [`connect_attempt_timeout`](Self::connect_attempt_timeout).
     /// `SCHEMA_DIRECT_URL`, or when it is unset `DATABASE_URL_UNPOOLED` (Neon's and
     /// Vercel's name), is the [`direct_url`](Self::direct_url) migrations run over.
+    /// `SCHEMA_DDL_LOCK_TIMEOUT` and `SCHEMA_DDL_LOCK_DEADLINE` (`1s`, `500ms`, `5m`, or
+    /// seconds alone) set [`ddl_lock_timeout`](Self::ddl_lock_timeout) and
+    /// [`ddl_lock_deadline`](Self::ddl_lock_deadline).
     pub fn from_env(migrations: &Migrations) -> Result<Self, Error> {
         let mut policy = Policy::from_vars(
             std::env::var("APP_ENV").ok().as_deref(),
@@ -128,6 +135,18 @@ impl Policy {
         if let Ok(value) = std::env::var("SCHEMA_CONNECT_TIMEOUT") {
             policy =
                 policy.connect_attempt_timeout(seconds("SCHEMA_CONNECT_TIMEOUT", value, false)?);
+        }
+        if let Ok(value) = std::env::var("SCHEMA_DDL_LOCK_TIMEOUT") {
+            policy.ddl_lock_timeout = match value.trim() {
+                "" | "off" | "0" => None,
+                _ => Some(duration("SCHEMA_DDL_LOCK_TIMEOUT", value)?),
+            };
+        }
+        if let Ok(value) = std::env::var("SCHEMA_DDL_LOCK_DEADLINE") {
+            policy.ddl_lock_deadline = match value.trim() {
+                "0" => Duration::ZERO,
+                _ => duration("SCHEMA_DDL_LOCK_DEADLINE", value)?,
+            };
         }
         if let Ok(sql) = std::env::var("SCHEMA_SESSION_SQL") {
             policy = policy.session_settings(sql);
@@ -422,6 +441,56 @@ impl Policy {
         self
     }
 
+    /// Bounds every wait of a migration for a table lock: PostgreSQL's `lock_timeout`
+    /// (MySQL and MariaDB: `lock_wait_timeout`, in whole seconds, at least 1) is set to
+    /// `timeout` while each migration runs. An `ALTER TABLE` queued behind a long
+    /// transaction otherwise blocks every query on that table behind itself for as long
+    /// as that transaction lasts; with the timeout it gives up after `timeout`, the queue
+    /// moves again, and the migration is rolled back and retried with backoff (0.5 s
+    /// doubling up to 10 s, each retry logged) until
+    /// [`ddl_lock_deadline`](Self::ddl_lock_deadline). Only that timeout is retried:
+    /// any other failure stops the run as before. A `no-transaction` migration is
+    /// retried only when the timeout hit its first statement, before anything of it
+    /// committed (on MySQL every file runs this way, so a file whose first statement
+    /// timed out is retried too); a later statement's timeout stops the run with the
+    /// file half-applied and says so. Off by default (the server's own setting applies).
+    /// Ignored on SQLite, which has no lock timeout of this kind (its writers wait for
+    /// the database's write lock instead). From the environment:
+    /// `SCHEMA_DDL_LOCK_TIMEOUT` (`1s`, `500ms`; `off` or `0` for none).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use schema_runtime::{Environment, Policy};
+    ///
+    /// let policy = Policy::new(Environment::Production)
+    ///     .ddl_lock_timeout(Duration::from_secs(1))
+    ///     .ddl_lock_deadline(Duration::from_secs(120));
+    /// assert_eq!(policy.ddl_lock_wait(), Some(Duration::from_secs(1)));
+    /// ```
+    pub fn ddl_lock_timeout(mut self, timeout: Duration) -> Self {
+        self.ddl_lock_timeout = Some(timeout.max(Duration::from_millis(1)));
+        self
+    }
+
+    /// How long a migration that keeps failing on the
+    /// [`ddl_lock_timeout`](Self::ddl_lock_timeout) is retried (default 5 minutes); the
+    /// attempt under way when it passes is the last, and its error stops the run. Zero
+    /// tries once. From the environment: `SCHEMA_DDL_LOCK_DEADLINE` (`5m`, `90s`).
+    pub fn ddl_lock_deadline(mut self, deadline: Duration) -> Self {
+        self.ddl_lock_deadline = deadline;
+        self
+    }
+
+    /// The DDL lock timeout ([`ddl_lock_timeout`](Self::ddl_lock_timeout)), if any.
+    pub fn ddl_lock_wait(&self) -> Option<Duration> {
+        self.ddl_lock_timeout
+    }
+
+    /// How long a migration failing on the DDL lock timeout is retried.
+    pub fn ddl_lock_retry_deadline(&self) -> Duration {
+        self.ddl_lock_deadline
+    }
+
     /// The history table's name (default `schema_history`). Give each independent set of
     /// migrations sharing a database its own. Letters, digits and `_`, optionally
     /// qualified by a schema (`app.schema_history`).
@@ -538,9 +607,58 @@ fn seconds(name: &'static str, value: String, allow_zero: bool) -> Result<Durati
     }
 }
 
+/// A duration read from the environment variable `name`: a number with `ms`, `s`, `m`
+/// or `h`, or a number of seconds alone (`1s`, `500ms`, `2.5`, `5m`), above zero.
+fn duration(name: &'static str, value: String) -> Result<Duration, Error> {
+    let text = value.trim();
+    let (number, unit) = match text.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let scale = match unit.trim() {
+        "ms" => 0.001,
+        "s" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        _ => f64::NAN,
+    };
+    match number.trim().parse::<f64>().map(|n| n * scale) {
+        Ok(seconds) if seconds > 0.0 => Duration::try_from_secs_f64(seconds).ok(),
+        _ => None,
+    }
+    .ok_or(Error::InvalidSetting {
+        name,
+        value,
+        expected: "a duration above zero, such as 1s, 500ms or 5m",
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ddl_lock_durations_take_units() {
+        let read = |text: &str| duration("SCHEMA_DDL_LOCK_TIMEOUT", text.into());
+        assert_eq!(read("1s").unwrap(), Duration::from_secs(1));
+        assert_eq!(read(" 500ms ").unwrap(), Duration::from_millis(500));
+        assert_eq!(read("2.5").unwrap(), Duration::from_millis(2500));
+        assert_eq!(read("5m").unwrap(), Duration::from_secs(300));
+        for bad in ["0s", "-1s", "1 fortnight", "", "s", "NaN"] {
+            let error = read(bad).unwrap_err().to_string();
+            assert!(
+                error.starts_with(&format!(
+                    "SCHEMA_DDL_LOCK_TIMEOUT=`{bad}` is not understood"
+                )),
+                "{error}"
+            );
+        }
+        assert_eq!(Policy::new(Environment::Production).ddl_lock_wait(), None);
+        assert_eq!(
+            Policy::new(Environment::Production).ddl_lock_retry_deadline(),
+            Duration::from_secs(300)
+        );
+    }
 
     #[test]
     fn connect_durations_are_read_as_seconds() {

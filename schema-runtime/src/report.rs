@@ -65,6 +65,9 @@ pub struct Report {
     pub drift: Option<crate::drift::Drift>,
     /// The lock file this development run wrote, if any.
     pub lock_written: Option<PathBuf>,
+    /// How many times a migration was tried again after it hit the policy's DDL lock
+    /// timeout ([`Policy::ddl_lock_timeout`](crate::Policy::ddl_lock_timeout)).
+    pub ddl_lock_retries: usize,
     /// The whole run's duration.
     pub duration: Duration,
 }
@@ -228,6 +231,7 @@ mod tests {
             backup: None,
             drift: None,
             lock_written: None,
+            ddl_lock_retries: 0,
             duration: Duration::from_millis(3),
         };
         let text = report.to_string();

@@ -18,6 +18,10 @@ pub(crate) type TextRow = Vec<Option<String>>;
 pub(crate) enum Failure<E> {
     /// The file's own SQL failed, with the database's words; the engine names the file.
     Sql(String),
+    /// The file waited longer than the policy's DDL lock timeout for a lock, and nothing
+    /// of it stayed (rolled back, or a `no-transaction` file's first statement): running
+    /// it again is safe. With the database's words.
+    LockTimeout(String),
     /// The connection went away after the server may have had the whole step, its
     /// `COMMIT` included: whether it committed is not known here.
     Lost(String),
@@ -40,6 +44,9 @@ impl<E> From<E> for Failure<E> {
 pub(crate) enum BatchFailure<E> {
     /// The file at this index of the batch fails on its own, with the database's words.
     File(usize, String),
+    /// The batch waited longer than the policy's DDL lock timeout for a lock and was
+    /// rolled back whole: running it again is safe. With the database's words.
+    LockTimeout(String),
     /// The file at this index ended the run's transaction itself.
     EndedTransaction(usize),
     /// Every file runs on its own: the history rows failed.
@@ -97,6 +104,12 @@ pub(crate) trait Driver: Sql {
     /// on this connection until it ends).
     fn in_transaction(&self) -> bool {
         false
+    }
+
+    /// Waits `duration` before a migration that hit the DDL lock timeout is tried again
+    /// (a blocking driver sleeps; an async one must not block its runtime).
+    async fn pause(&mut self, duration: Duration) {
+        std::thread::sleep(duration);
     }
 
     /// The history (`None` when its tables do not exist yet).

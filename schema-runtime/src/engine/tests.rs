@@ -35,6 +35,8 @@ struct Fake {
     failing: Vec<(&'static str, Failure<FakeError>)>,
     /// A table of the history's name lacks our columns.
     foreign_history: bool,
+    /// Replies to batches, in order (then success).
+    batch_failures: VecDeque<BatchFailure<FakeError>>,
     /// The connection goes away when the run's last transaction is committed.
     commit_lost: bool,
     /// Every step asked for, in order.
@@ -116,6 +118,10 @@ impl Driver for Fake {
         self.steps.push("history".into());
         self.histories.pop_front().unwrap_or(Ok(None))
     }
+    async fn pause(&mut self, duration: Duration) {
+        self.steps
+            .push(format!("pause {} ms", duration.as_millis()));
+    }
     async fn lock(&mut self) -> Result<(), Error> {
         self.steps.push("lock".into());
         Ok(())
@@ -155,6 +161,9 @@ impl Driver for Fake {
     ) -> Result<Vec<Duration>, BatchFailure<FakeError>> {
         let versions: Vec<String> = batch.iter().map(|m| m.version().to_string()).collect();
         self.steps.push(format!("batch {}", versions.join(",")));
+        if let Some(failure) = self.batch_failures.pop_front() {
+            return Err(failure);
+        }
         Ok(vec![Duration::from_millis(1); batch.len()])
     }
     async fn end_run(&mut self, _statements: &Statements) -> Result<(), Failure<FakeError>> {
@@ -327,6 +336,98 @@ fn a_failing_migration_is_named_what_committed_is_fingerprinted_and_the_lock_rel
     // Migration 1 committed: the fingerprint follows it.
     assert!(fake.steps.iter().any(|s| s == "script BEGIN"));
     assert_eq!(fake.steps.last().unwrap(), "unlock");
+}
+
+fn lock_timeout() -> Failure<FakeError> {
+    Failure::LockTimeout("canceling statement due to lock timeout (code 55P03)".into())
+}
+
+#[test]
+fn a_migration_that_hits_the_ddl_lock_timeout_is_retried_with_backoff_until_it_applies() {
+    let mut fake = Fake::on(Dialect::Postgres);
+    for _ in 0..3 {
+        fake.failing.push(("create table b", lock_timeout()));
+    }
+    // The no-transaction file too: the driver says it is safe (nothing of it ran).
+    fake.failing.push(("create index c", lock_timeout()));
+    let policy = test_policy()
+        .ddl_lock_timeout(Duration::from_secs(1))
+        .ddl_lock_deadline(Duration::from_secs(60));
+    let report = run_with(&migrator(policy), &mut fake).unwrap();
+    assert_eq!(report.applied.len(), 3);
+    assert_eq!(report.ddl_lock_retries, 4);
+    assert_eq!(
+        fake.steps_of(&["apply", "pause"]),
+        [
+            "apply 1 applied",
+            "apply 2 applied",
+            "pause 500 ms",
+            "apply 2 applied",
+            "pause 1000 ms",
+            "apply 2 applied",
+            "pause 2000 ms",
+            "apply 2 applied",
+            "apply 3 started",
+            "pause 500 ms",
+            "apply 3 started",
+        ]
+    );
+}
+
+#[test]
+fn a_ddl_lock_timeout_past_the_deadline_stops_the_run_and_other_failures_are_never_retried() {
+    let mut fake = Fake::on(Dialect::Postgres);
+    fake.failing.push(("create table b", lock_timeout()));
+    let policy = test_policy()
+        .ddl_lock_timeout(Duration::from_secs(1))
+        .ddl_lock_deadline(Duration::ZERO);
+    let error = run_with(&migrator(policy), &mut fake).unwrap_err();
+    match &error {
+        Error::Migration {
+            version, message, ..
+        } => {
+            assert_eq!(version.get(), 2);
+            assert!(message.contains("lock timeout"), "{message}");
+            assert!(message.contains("retry deadline"), "{message}");
+        }
+        other => panic!("expected a migration error, got {other:?}"),
+    }
+    assert_eq!(
+        fake.steps_of(&["apply", "pause"]),
+        ["apply 1 applied", "apply 2 applied"]
+    );
+
+    for failure in [
+        Failure::Sql("deadlock detected (code 40P01)".into()),
+        Failure::Lost("connection reset".into()),
+    ] {
+        let mut fake = Fake::on(Dialect::Postgres);
+        fake.failing.push(("create table b", failure));
+        let policy = test_policy().ddl_lock_timeout(Duration::from_secs(1));
+        run_with(&migrator(policy), &mut fake).unwrap_err();
+        assert_eq!(
+            fake.steps_of(&["apply", "pause"]),
+            ["apply 1 applied", "apply 2 applied"]
+        );
+    }
+}
+
+#[test]
+fn a_grouped_batch_that_hits_the_ddl_lock_timeout_is_retried_whole() {
+    let mut fake = Fake::on(Dialect::Postgres);
+    fake.groups = true;
+    fake.batch_failures
+        .push_back(BatchFailure::LockTimeout("lock timeout".into()));
+    let policy = test_policy()
+        .group_transactions(true)
+        .ddl_lock_timeout(Duration::from_secs(1));
+    let report = run_with(&migrator(policy), &mut fake).unwrap();
+    assert_eq!(report.applied.len(), 3);
+    assert_eq!(report.ddl_lock_retries, 1);
+    assert_eq!(
+        fake.steps_of(&["batch", "pause", "apply"]),
+        ["batch 1,2", "pause 500 ms", "batch 1,2", "apply 3 started"]
+    );
 }
 
 #[test]

@@ -38,6 +38,62 @@ where
     true
 }
 
+/// Whether a statement failed only because it waited for a lock longer than the DDL
+/// lock timeout: PostgreSQL's SQLSTATE 55P03 (`lock_not_available`), MySQL's and
+/// MariaDB's error 1205 (`ER_LOCK_WAIT_TIMEOUT`, whose SQLSTATE HY000 says nothing, so
+/// the error number is read).
+pub(super) fn lock_timed_out(error: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(error) = error else {
+        return false;
+    };
+    #[cfg(feature = "sqlx-mysql")]
+    if let Some(error) = error.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+        return error.number() == 1205;
+    }
+    error.code().as_deref() == Some("55P03")
+}
+
+/// The transaction-local setting of the policy's DDL lock timeout (PostgreSQL), put
+/// after `BEGIN`; empty when the policy sets none.
+fn local_lock_timeout<DB: Backend>(session: &Session<'_, DB>) -> String {
+    match session.policy.ddl_lock_wait() {
+        Some(timeout) if DB::DIALECT == Dialect::Postgres => {
+            format!(
+                "SET LOCAL lock_timeout = '{}ms';\n",
+                timeout.as_millis().max(1)
+            )
+        }
+        _ => String::new(),
+    }
+}
+
+/// The session-level setting of the policy's DDL lock timeout around a file that runs
+/// outside a transaction, and the statement that puts the previous value back; `None`
+/// when the policy sets none or the backend has no such setting (SQLite).
+fn session_lock_timeout<DB: Backend>(session: &Session<'_, DB>) -> Option<(String, &'static str)> {
+    let timeout = session.policy.ddl_lock_wait()?;
+    match DB::DIALECT {
+        Dialect::Postgres => Some((
+            format!(
+                "SELECT set_config('schema_runtime.saved_lock_timeout', current_setting('lock_timeout'), false), \
+                 set_config('lock_timeout', '{}ms', false)",
+                timeout.as_millis().max(1)
+            ),
+            "SELECT set_config('lock_timeout', current_setting('schema_runtime.saved_lock_timeout'), false)",
+        )),
+        // Whole seconds, at least one.
+        Dialect::Mysql => Some((
+            format!(
+                "SET @schema_runtime_lock_wait_timeout = @@SESSION.lock_wait_timeout, \
+                 SESSION lock_wait_timeout = {}",
+                timeout.as_millis().div_ceil(1000).max(1)
+            ),
+            "SET SESSION lock_wait_timeout = @schema_runtime_lock_wait_timeout",
+        )),
+        Dialect::Sqlite => None,
+    }
+}
+
 /// [`sql_message`] of an error that is still needed afterwards.
 fn sql_message_of(error: &sqlx::Error) -> String {
     match error {
@@ -109,6 +165,7 @@ where
         } else {
             format!("BEGIN;\nSET LOCAL synchronous_commit = off;\n{STEP_MARK}")
         };
+        let begin = begin + &local_lock_timeout(session);
         session.unflushed = true;
         let commit = if grouped { "" } else { ";\nCOMMIT" };
         // statement_timestamp() is when this message arrived: the time the file took.
@@ -128,9 +185,13 @@ where
                 return Err(Failure::Lost(error.to_string()));
             }
             rollback(session).await;
+            let timed_out = lock_timed_out(&error);
             let message = sql_message(error);
             if message.contains(STEP_ENDED) {
                 return Err(Failure::EndedTransaction);
+            }
+            if timed_out {
+                return Err(Failure::LockTimeout(message));
             }
             return Err(Failure::Sql(message));
         }
@@ -172,6 +233,11 @@ where
         Ok(duration)
     } else {
         commit_group(session).await?;
+        let lock_timeout = session_lock_timeout(session);
+        if let Some((set, _)) = &lock_timeout {
+            session.conn.statement(set).await?;
+        }
+        let (version, kind) = (row.version, row.kind);
         session
             .conn
             .bind_execute(&statements.insert, row.binds())
@@ -182,12 +248,46 @@ where
         } else {
             vec![sql]
         };
-        for part in parts {
-            session
-                .conn
-                .script(part)
-                .await
-                .map_err(|e| Failure::Sql(sql_message(e)))?;
+        // Whether the file is one statement (MySQL sends a file as written): then a
+        // lock timeout in it means none of it ran.
+        let single = split
+            || schema_core::sql::split_statements(sql, schema_core::Dialect::Mysql).len() <= 1;
+        let mut failed = None;
+        for (at, part) in parts.into_iter().enumerate() {
+            if let Err(error) = session.conn.script(part).await {
+                failed = Some((at, error));
+                break;
+            }
+        }
+        if let Some((_, reset)) = &lock_timeout {
+            session.conn.statement(reset).await?;
+        }
+        if let Some((at, error)) = failed {
+            let timed_out = lock_timed_out(&error);
+            let message = sql_message(error);
+            if !timed_out {
+                return Err(Failure::Sql(message));
+            }
+            if at == 0 && single {
+                // Nothing of the file ran: its started row goes, and it can run again.
+                session
+                    .conn
+                    .statement(&format!(
+                        "DELETE FROM {} WHERE version = {version} AND kind = '{kind}' AND state = '{}'",
+                        statements.history_table,
+                        crate::sql_text::state::STARTED
+                    ))
+                    .await?;
+                return Err(Failure::LockTimeout(message));
+            }
+            let which = if split {
+                format!("statement {} of the file", at + 1)
+            } else {
+                "a statement of a file of several".to_owned()
+            };
+            return Err(Failure::Sql(format!(
+                "{message} (the DDL lock timeout stopped {which}, after what came before it may have committed outside a transaction: not retried)"
+            )));
         }
         let duration = started.elapsed();
         session
@@ -225,6 +325,7 @@ where
         message.push_str("BEGIN;\n");
         message.push_str(STEP_MARK);
     }
+    message.push_str(&local_lock_timeout(session));
     for migration in batch {
         message.push_str(migration.sql());
         message.push_str("\n;\n");
@@ -234,6 +335,10 @@ where
     let started = Instant::now();
     if let Err(error) = session.conn.statement(&message).await {
         rollback(session).await;
+        if lock_timed_out(&error) {
+            // The whole batch was rolled back: it can run again as it is.
+            return Err(BatchFailure::LockTimeout(sql_message(error)));
+        }
         if sql_message_of(&error).contains(STEP_ENDED) {
             // Replaying the files to find it would run its COMMIT again: name the file
             // that ends a transaction by reading them instead.

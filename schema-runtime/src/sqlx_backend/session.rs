@@ -20,7 +20,7 @@ use crate::{Policy, Version};
 /// while it holds the lock or a transaction. The engine's steps on sqlx.
 pub(super) struct Session<'r, DB: Backend> {
     pool: &'r Pool<DB>,
-    policy: &'r Policy,
+    pub(super) policy: &'r Policy,
     pub(super) conn: PoolConnection<DB>,
     lock: Option<MigrationLock>,
     pub(super) in_transaction: bool,
@@ -84,6 +84,10 @@ where
 
     fn in_transaction(&self) -> bool {
         self.in_transaction
+    }
+
+    async fn pause(&mut self, duration: Duration) {
+        tokio::time::sleep(duration).await;
     }
 
     async fn history(&mut self, sql: &str) -> Result<Option<History>, sqlx::Error> {
