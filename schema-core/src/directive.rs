@@ -13,7 +13,46 @@ pub struct Directives {
 }
 
 /// The directives this version knows, as written after `-- schema: `.
-pub const KNOWN_DIRECTIVES: [&str; 2] = ["no-transaction", "destructive"];
+///
+/// `-- schema: locks-tables` acknowledges that the file's statements lock tables that
+/// the replicas of the running version use (see [`crate::locking`]); it is read by
+/// [`locks_tables`] rather than kept in [`Directives`].
+pub const KNOWN_DIRECTIVES: [&str; 3] = ["no-transaction", "destructive", "locks-tables"];
+
+/// Whether the file starts with `-- schema: locks-tables`: its statements that lock a
+/// table which the running version uses are intended (a rolling deploy is not needed,
+/// or the table is small).
+///
+/// ```
+/// use schema_core::directive::locks_tables;
+///
+/// assert!(locks_tables("-- schema: locks-tables\nCREATE INDEX i ON t (x);"));
+/// assert!(!locks_tables("CREATE INDEX i ON t (x);\n-- schema: locks-tables\n"));
+/// ```
+pub fn locks_tables(text: &str) -> bool {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut in_block_comment = false;
+    for raw in text.lines() {
+        let trimmed = raw.trim();
+        if in_block_comment {
+            in_block_comment = !trimmed.contains("*/");
+            continue;
+        }
+        if trimmed.is_empty() {
+            continue;
+        }
+        if trimmed.starts_with("/*") {
+            in_block_comment = !trimmed.contains("*/");
+            continue;
+        }
+        match trimmed.strip_prefix("--").map(read_directive_comment) {
+            Some(Comment::Directive("locks-tables")) => return true,
+            Some(_) => continue,
+            None => return false,
+        }
+    }
+    false
+}
 
 /// A directive line that cannot be honoured. Each names the 1-based line.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -89,6 +128,9 @@ fn closest_directive(text: &str) -> Option<&'static str> {
         "notransaction" | "notx" | "notxn" | "notrans" | "nontransactional"
         | "withouttransaction" => Some("no-transaction"),
         "destructive" | "destroy" | "destructiv" | "allowdestructive" => Some("destructive"),
+        "lockstables" | "lockstable" | "locktables" | "locktable" | "locking" => {
+            Some("locks-tables")
+        }
         _ => None,
     }
 }
@@ -132,6 +174,7 @@ impl Directives {
                         Comment::Plain => {}
                         Comment::Directive("no-transaction") => directives.no_transaction = true,
                         Comment::Directive("destructive") => directives.destructive = true,
+                        Comment::Directive("locks-tables") => {}
                         Comment::Directive(other) => errors.push(DirectiveError::Unknown {
                             line,
                             directive: other.to_owned(),

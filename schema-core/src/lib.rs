@@ -23,6 +23,7 @@ mod dialect;
 pub mod directive;
 pub mod lint;
 pub mod lock;
+pub mod locking;
 pub mod name;
 pub mod source;
 pub mod sql;

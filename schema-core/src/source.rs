@@ -380,6 +380,9 @@ pub fn read_folder(
                 lint(&mut reader, &migration.up);
             }
         }
+        if reader.dialects.contains(&Dialect::Postgres) {
+            locking_rules(&mut reader, lock, &migrations);
+        }
     }
 
     if reader.errors.is_empty() {
@@ -538,6 +541,21 @@ fn lint(reader: &mut Reader, file: &SourceFile) {
         list.join("; ")
     );
     reader.error(&file.display, message);
+}
+
+/// Rolling deploys on PostgreSQL: the new up files must not lock the tables that
+/// earlier migrations created (see [`crate::locking`]), unless they say
+/// `-- schema: locks-tables`. Every up file is read, in version order, to know the tables.
+fn locking_rules(reader: &mut Reader, lock: &Lock, migrations: &[SourceMigration]) {
+    let ups = migrations.iter().map(|m| {
+        let new = lock.get(m.version).is_none() && !crate::directive::locks_tables(&m.up.text);
+        (m.up.text.as_str(), new)
+    });
+    for (index, found) in crate::locking::judge_folder(ups) {
+        for item in found {
+            reader.error(&migrations[index].up.display, item.message());
+        }
+    }
 }
 
 /// A file that runs in the transaction the runtime opens for it must leave that

@@ -112,6 +112,7 @@ fn write_fixtures() {
     locked_migrations();
     destructive_lint();
     dialect_rules();
+    locking_rules();
     several_errors();
     passing_folders();
 }
@@ -650,4 +651,87 @@ fn passing_folders() {
         ),
         amended_entry(2, "add_email", ADD_EMAIL, amended, "document the column"),
     ]));
+}
+
+/// Rolling deploys on PostgreSQL: one folder per family of rules, one error per file,
+/// all on `accounts`, which the locked first migration created.
+fn locking_rules() {
+    const ACCOUNTS: &[u8] = b"CREATE TABLE accounts (id bigint PRIMARY KEY, email varchar(50), name text);\nCREATE INDEX accounts_name ON accounts (name);\nCREATE TABLE owners (id bigint PRIMARY KEY);\n";
+    let first = &[("0001_create_accounts.sql", ACCOUNTS)];
+    case("locking_indexes", first)
+        .lock()
+        .write(
+            "0002_index_email.sql",
+            "CREATE INDEX accounts_email ON accounts (email);\n",
+        )
+        .write(
+            "0003_drop_index.sql",
+            "SELECT 1;\nDROP INDEX accounts_name;\n",
+        )
+        .write(
+            "0004_unique_email.sql",
+            "ALTER TABLE accounts ADD CONSTRAINT accounts_email_key UNIQUE (email);\n",
+        );
+    case("locking_columns", first)
+        .lock()
+        .write(
+            "0002_add_not_null.sql",
+            "ALTER TABLE accounts ADD COLUMN plan text NOT NULL;\n",
+        )
+        .write(
+            "0003_volatile_default.sql",
+            "ALTER TABLE accounts ADD COLUMN token uuid DEFAULT gen_random_uuid();\n",
+        )
+        .write(
+            "0004_change_type.sql",
+            "ALTER TABLE accounts ALTER COLUMN id TYPE numeric;\n",
+        )
+        .write(
+            "0005_set_not_null.sql",
+            "ALTER TABLE accounts ALTER COLUMN email SET NOT NULL;\n",
+        );
+    case("locking_constraints", first)
+        .lock()
+        .write(
+            "0002_foreign_key.sql",
+            "ALTER TABLE accounts ADD COLUMN owner_id bigint;\nALTER TABLE accounts ADD CONSTRAINT accounts_owner FOREIGN KEY (owner_id) REFERENCES owners (id);\n",
+        )
+        .write(
+            "0003_check.sql",
+            "ALTER TABLE accounts ADD CONSTRAINT accounts_name_short CHECK (length(name) < 200);\n",
+        );
+    case("locking_renames", first)
+        .lock()
+        .write(
+            "0002_rename_table.sql",
+            "ALTER TABLE accounts RENAME TO customers;\n",
+        )
+        .write(
+            "0003_rename_column.sql",
+            "ALTER TABLE customers RENAME COLUMN name TO full_name;\n",
+        );
+    // Passes: acknowledged, CONCURRENTLY outside a transaction, the NOT VALID recipe,
+    // and a table created in the same file.
+    case("locking_safe", first)
+        .lock()
+        .write(
+            "0002_acknowledged.sql",
+            "-- schema: locks-tables\nALTER TABLE accounts RENAME COLUMN name TO full_name;\n",
+        )
+        .write(
+            "0003_index_concurrently.sql",
+            "-- schema: no-transaction\nCREATE INDEX CONCURRENTLY accounts_email ON accounts (email);\n",
+        )
+        .write(
+            "0004_check_not_valid.sql",
+            "ALTER TABLE accounts ADD CONSTRAINT accounts_email_nn CHECK (email IS NOT NULL) NOT VALID;\n",
+        )
+        .write(
+            "0005_validate.sql",
+            "ALTER TABLE accounts VALIDATE CONSTRAINT accounts_email_nn;\nALTER TABLE accounts ALTER COLUMN email SET NOT NULL;\n",
+        )
+        .write(
+            "0006_create_and_index.sql",
+            "CREATE TABLE invoices (id bigint, account_id bigint);\nCREATE INDEX invoices_account ON invoices (account_id);\nALTER TABLE invoices ADD CONSTRAINT invoices_account FOREIGN KEY (account_id) REFERENCES accounts (id) NOT VALID;\n",
+        );
 }
