@@ -451,9 +451,11 @@ impl Policy {
     /// [`ddl_lock_deadline`](Self::ddl_lock_deadline). Only that timeout is retried:
     /// any other failure stops the run as before. A `no-transaction` migration is
     /// retried only when the timeout hit its first statement, before anything of it
-    /// committed (on MySQL every file runs this way, so a file whose first statement
-    /// timed out is retried too); a later statement's timeout stops the run with the
-    /// file half-applied and says so. Off by default (the server's own setting applies).
+    /// committed, and that statement leaves nothing behind when it fails (not
+    /// `CONCURRENTLY`, whose failure leaves an invalid index, nor `DO` or `CALL`, which
+    /// may commit as they go); on MySQL, where every file runs this way, only a file of
+    /// one such statement is retried. Otherwise the run stops with the file
+    /// half-applied, as it always did, and the error says why it was not retried. Off by default (the server's own setting applies).
     /// Ignored on SQLite, which has no lock timeout of this kind (its writers wait for
     /// the database's write lock instead). From the environment:
     /// `SCHEMA_DDL_LOCK_TIMEOUT` (`1s`, `500ms`; `off` or `0` for none).

@@ -94,6 +94,30 @@ fn session_lock_timeout<DB: Backend>(session: &Session<'_, DB>) -> Option<(Strin
     }
 }
 
+/// Whether `statement`, run on its own outside a transaction, leaves nothing behind
+/// when it fails, so that running it again after a lock timeout is safe. Not so for
+/// `CONCURRENTLY` (a failed `CREATE INDEX CONCURRENTLY` leaves an invalid index), nor
+/// for `DO` and `CALL`, whose bodies may commit as they go. Read cautiously: the word
+/// `CONCURRENTLY` anywhere counts, and so does a statement that starts with a block
+/// comment.
+fn atomic_alone(statement: &str) -> bool {
+    let mut rest = statement.trim_start();
+    while let Some(comment) = rest.strip_prefix("--") {
+        rest = comment
+            .split_once('\n')
+            .map_or("", |(_, after)| after)
+            .trim_start();
+    }
+    let first = rest
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .next()
+        .unwrap_or_default()
+        .to_ascii_uppercase();
+    !first.is_empty()
+        && !matches!(first.as_str(), "DO" | "CALL")
+        && !statement.to_ascii_uppercase().contains("CONCURRENTLY")
+}
+
 /// [`sql_message`] of an error that is still needed afterwards.
 fn sql_message_of(error: &sqlx::Error) -> String {
     match error {
@@ -255,20 +279,20 @@ where
         let mut failed = None;
         for (at, part) in parts.into_iter().enumerate() {
             if let Err(error) = session.conn.script(part).await {
-                failed = Some((at, error));
+                failed = Some((at, atomic_alone(part), error));
                 break;
             }
         }
         if let Some((_, reset)) = &lock_timeout {
             session.conn.statement(reset).await?;
         }
-        if let Some((at, error)) = failed {
+        if let Some((at, atomic, error)) = failed {
             let timed_out = lock_timed_out(&error);
             let message = sql_message(error);
             if !timed_out {
                 return Err(Failure::Sql(message));
             }
-            if at == 0 && single {
+            if at == 0 && single && atomic {
                 // Nothing of the file ran: its started row goes, and it can run again.
                 session
                     .conn
@@ -279,6 +303,11 @@ where
                     ))
                     .await?;
                 return Err(Failure::LockTimeout(message));
+            }
+            if !atomic {
+                return Err(Failure::Sql(format!(
+                    "{message} (the DDL lock timeout stopped a statement that can leave work behind when it fails, such as CONCURRENTLY, DO or CALL, outside a transaction: not retried)"
+                )));
             }
             let which = if split {
                 format!("statement {} of the file", at + 1)
@@ -426,4 +455,27 @@ where
         session.in_transaction = false;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::atomic_alone;
+
+    #[test]
+    fn only_statements_that_leave_nothing_behind_are_retried_alone() {
+        assert!(atomic_alone(
+            "-- schema: no-transaction\n-- why\nALTER TABLE a ADD COLUMN b int"
+        ));
+        assert!(atomic_alone("  create table a (id int)"));
+        assert!(!atomic_alone(
+            "-- schema: no-transaction\nCREATE INDEX CONCURRENTLY i ON a (b)"
+        ));
+        assert!(!atomic_alone("drop index concurrently i"));
+        assert!(!atomic_alone("DO $$ BEGIN COMMIT; END $$"));
+        assert!(!atomic_alone("CALL backfill()"));
+        assert!(!atomic_alone(
+            "/* comment */ ALTER TABLE a ADD COLUMN b int"
+        ));
+        assert!(!atomic_alone("-- only a comment"));
+    }
 }
