@@ -23,6 +23,9 @@
 //!   `timeofday()`, `gen_random_uuid()`, `uuid_generate_v1()`/`v1mc()`/`v4()` or
 //!   `nextval()`, or a `serial` type; `now()` is stable and PostgreSQL 11+ adds a column
 //!   with a non-volatile default without a rewrite.
+//! - `ADD COLUMN … UNIQUE` (or `PRIMARY KEY`) builds its index as `ADD UNIQUE` does;
+//!   an inline `REFERENCES` or `CHECK` on a new column is not flagged (its values are
+//!   all null or the default, so the check is quick), nor a `GENERATED … STORED` column.
 //! - `SET NOT NULL` is fine once a `CHECK (col IS NOT NULL)` on that table was added
 //!   validated, or added `NOT VALID` and then `VALIDATE CONSTRAINT`ed, by this or an
 //!   earlier migration.
@@ -355,8 +358,12 @@ impl Tables {
                         }) || w.iter().any(|x| SERIALS.contains(x));
                         let not_null = w.windows(2).any(|p| p == ["NOT", "NULL"]);
                         let default = w.contains(&"DEFAULT");
+                        // An inline UNIQUE or PRIMARY KEY builds its index as ADD UNIQUE does.
+                        let unique = w.iter().skip(1).any(|x| *x == "UNIQUE" || *x == "PRIMARY");
                         if volatile {
                             Some(Renamed::Rule("add-column-volatile-default"))
+                        } else if unique {
+                            Some(Renamed::Rule("add-unique-without-index"))
                         } else if not_null && !default {
                             Some(Renamed::Rule("add-column-not-null"))
                         } else {
@@ -380,12 +387,15 @@ impl Tables {
                     let new_type = &rest[skip_words..];
                     let ty_at = at + skip_words;
                     let has_length = symbol(action, ty_at + new_type_len(new_type), '(');
-                    let coercible = match new_type {
-                        ["TEXT", ..] => true,
-                        ["VARCHAR", ..] => !has_length,
-                        ["CHARACTER", "VARYING", ..] => !has_length,
-                        _ => false,
-                    };
+                    // `text[]` is an array: not the same as `text`.
+                    let array = symbol(action, ty_at + new_type_len(new_type), '[');
+                    let coercible = !array
+                        && match new_type {
+                            ["TEXT", ..] => true,
+                            ["VARCHAR", ..] => !has_length,
+                            ["CHARACTER", "VARYING", ..] => !has_length,
+                            _ => false,
+                        };
                     return (!coercible).then_some(Renamed::Rule("alter-column-type"));
                 }
                 if rest.starts_with(&["SET", "NOT", "NULL"]) {
