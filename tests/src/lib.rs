@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use schema_runtime::Migrations;
 use schema_runtime::sqlx::{self, MySqlPool, PgPool};
 
+pub mod net;
+
 /// Migrations valid on SQLite, PostgreSQL and MySQL: two tables, an index outside a
 /// transaction, and a seed.
 pub static PORTABLE: Migrations = schema_runtime::embed_migrations!("fixtures/portable");

@@ -721,70 +721,16 @@ async fn grouped_run_is_all_or_nothing_where_ddl_is_transactional(target: &Targe
     }
 }
 
-/// A port that refuses connections until `delay` has passed, then forwards to `server`:
-/// a database that comes up after the application.
-fn late_forwarder(server: std::net::SocketAddr, delay: std::time::Duration) -> u16 {
-    let port = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().port()
-    };
-    std::thread::spawn(move || {
-        std::thread::sleep(delay);
-        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
-        for client in listener.incoming() {
-            let Ok(client) = client else { return };
-            let Ok(upstream) = std::net::TcpStream::connect(server) else {
-                return;
-            };
-            for (mut from, mut to) in [
-                (client.try_clone().unwrap(), upstream.try_clone().unwrap()),
-                (upstream, client),
-            ] {
-                std::thread::spawn(move || {
-                    let _ = std::io::copy(&mut from, &mut to);
-                    let _ = to.shutdown(std::net::Shutdown::Write);
-                });
-            }
-        }
-    });
-    port
-}
-
-/// `url` pointed at another port on 127.0.0.1.
-fn on_port(url: &str, port: u16) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap();
-    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let user = authority
-        .rsplit_once('@')
-        .map(|(user, _)| format!("{user}@"));
-    format!(
-        "{scheme}://{}127.0.0.1:{port}/{path}",
-        user.unwrap_or_default()
-    )
-}
-
 #[tokio::test]
 async fn startup_waits_for_a_server_that_comes_up_late() {
     let Some((_database, url)) = ServerDatabase::create(Server::Postgres).await else {
         return;
     };
-    let authority = url.split_once("://").unwrap().1.split('/').next().unwrap();
-    let host = authority
-        .rsplit_once('@')
-        .map_or(authority, |(_, host)| host);
-    let host = if host.contains(':') {
-        host.to_owned()
-    } else {
-        format!("{host}:5432")
-    };
-    let address = std::net::ToSocketAddrs::to_socket_addrs(host.as_str())
-        .unwrap()
-        .next()
-        .unwrap();
-    let port = late_forwarder(address, std::time::Duration::from_millis(800));
+    let address = schema_tests::net::address(&url, 5432);
+    let port = schema_tests::net::late_forwarder(address, std::time::Duration::from_millis(800));
     let pool = sqlx::postgres::PgPoolOptions::new()
         .acquire_timeout(std::time::Duration::from_millis(200))
-        .connect_lazy(&on_port(&url, port))
+        .connect_lazy(&schema_tests::net::on_port(&url, port))
         .unwrap();
     let report = Migrator::with_policy(
         &PORTABLE,

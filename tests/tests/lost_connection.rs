@@ -83,42 +83,6 @@ async fn forward(mut client: TcpStream, server: SocketAddr, mut cut: watch::Rece
     }
 }
 
-/// The server's address in a `postgres://` URL (port 5432 when none is written).
-fn server_address(url: &str) -> SocketAddr {
-    let authority = url
-        .split_once("://")
-        .unwrap()
-        .1
-        .split(['/', '?'])
-        .next()
-        .unwrap();
-    let host = authority
-        .rsplit_once('@')
-        .map_or(authority, |(_, host)| host);
-    let host = if host.contains(':') {
-        host.to_owned()
-    } else {
-        format!("{host}:5432")
-    };
-    std::net::ToSocketAddrs::to_socket_addrs(host.as_str())
-        .unwrap()
-        .next()
-        .unwrap()
-}
-
-/// `url` pointed at `port` on 127.0.0.1, keeping its user, database and options.
-fn through_port(url: &str, port: u16) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap();
-    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let user = authority
-        .rsplit_once('@')
-        .map(|(user, _)| format!("{user}@"));
-    format!(
-        "{scheme}://{}127.0.0.1:{port}/{path}",
-        user.unwrap_or_default()
-    )
-}
-
 fn migrator() -> Migrator {
     Migrator::with_policy(
         &SLOW_POSTGRES,
@@ -190,10 +154,10 @@ async fn postgres_connection_lost_during_a_step_reports_the_outcome_unknown() {
         return;
     };
     let direct = PgPool::connect(&url).await.unwrap();
-    let proxy = Proxy::start(server_address(&url)).await;
+    let proxy = Proxy::start(schema_tests::net::address(&url, 5432)).await;
     let proxied = PgPoolOptions::new()
         .max_connections(1)
-        .connect_lazy(&through_port(&url, proxy.port))
+        .connect_lazy(&schema_tests::net::on_port(&url, proxy.port))
         .unwrap();
 
     let migrator = migrator();
