@@ -191,6 +191,18 @@ impl Report {
                 "  amended checksum of version {version} recorded (from migrations.lock)"
             )?;
         }
+        if self.ddl_lock_retries > 0 {
+            writeln!(
+                f,
+                "  {} retr{} after the DDL lock timeout",
+                self.ddl_lock_retries,
+                if self.ddl_lock_retries == 1 {
+                    "y"
+                } else {
+                    "ies"
+                }
+            )?;
+        }
         if let Some(path) = &self.lock_written {
             writeln!(f, "  lock updated: {}", path.display())?;
         }

@@ -216,3 +216,93 @@ async fn mysql_readers_wait_at_most_the_ddl_lock_timeout_and_the_migration_appli
     let outcome = scenario::<sqlx::MySql>(&url, None).await;
     check_without_timeout("MariaDB", &outcome);
 }
+
+/// PostgreSQL, `no-transaction` files: 1 `accounts`; 2 `ALTER TABLE` then
+/// `CREATE INDEX CONCURRENTLY`; 3 `CREATE INDEX CONCURRENTLY` alone.
+static ALTER_BUSY_NO_TRANSACTION: Migrations =
+    schema_runtime::embed_migrations!("fixtures/alter_busy_no_transaction", dialects = "postgres");
+
+#[tokio::test]
+async fn postgres_a_no_transaction_file_is_retried_only_when_that_is_safe() {
+    let Some((_database, url)) = ServerDatabase::create(Server::Postgres).await else {
+        return;
+    };
+    let migrator = |timeout: Option<Duration>| {
+        let mut policy = Policy::new(Environment::Test).write_dev_lock(false);
+        if let Some(timeout) = timeout {
+            policy = policy
+                .ddl_lock_timeout(timeout)
+                .ddl_lock_deadline(Duration::from_secs(30));
+        }
+        Migrator::with_policy(&ALTER_BUSY_NO_TRANSACTION, policy)
+    };
+    let others: Pool<sqlx::Postgres> = PoolOptions::new()
+        .max_connections(2)
+        .connect(&url)
+        .await
+        .unwrap();
+    // The migrations' own connection, to see what they leave on it.
+    let own: Pool<sqlx::Postgres> = PoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .unwrap();
+    migrator(None)
+        .run_async_to(&own, Some(Version::new(1)))
+        .await
+        .unwrap();
+    let mut holder = others.acquire().await.unwrap();
+    exec(
+        &mut holder,
+        "INSERT INTO accounts (id, name) VALUES (1, 'ada')",
+    )
+    .await;
+
+    // The first statement (ALTER TABLE) times out behind a long read: nothing of the
+    // file ran, so it is retried, and applies once the read ends.
+    exec(&mut holder, "BEGIN").await;
+    exec(&mut holder, "SELECT * FROM accounts").await;
+    let holding = async {
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        exec(&mut holder, "COMMIT").await;
+    };
+    let bounded = migrator(Some(Duration::from_secs(1)));
+    let (run, ()) = tokio::join!(bounded.run_async_to(&own, Some(Version::new(2))), holding);
+    let report = run.expect("the no-transaction file applies after retries");
+    eprintln!("no-transaction, first statement timed out: {report}");
+    assert!(report.ddl_lock_retries >= 1, "{report}");
+    assert_eq!(report.applied.len(), 1);
+    // The session's own lock_timeout is back as it was.
+    let lock_timeout: String = sqlx::query_scalar("SHOW lock_timeout")
+        .fetch_one(&own)
+        .await
+        .unwrap();
+    assert_eq!(lock_timeout, "0");
+
+    // CREATE INDEX CONCURRENTLY times out behind a writer: it may leave an invalid
+    // index, so it is not retried and the file stays half-applied.
+    exec(&mut holder, "BEGIN").await;
+    exec(&mut holder, "UPDATE accounts SET name = name").await;
+    let started = Instant::now();
+    let run = tokio::time::timeout(Duration::from_secs(30), bounded.run_async(&own))
+        .await
+        .expect("the run gave up instead of waiting for the writer");
+    exec(&mut holder, "COMMIT").await;
+    let error = run.expect_err("a timed-out CONCURRENTLY is not retried");
+    let message = error.to_string();
+    eprintln!(
+        "no-transaction, CONCURRENTLY timed out after {:?}: {message}",
+        started.elapsed()
+    );
+    assert!(message.contains("not retried"), "{message}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    let state: String = sqlx::query_scalar("SELECT state FROM schema_history WHERE version = 3")
+        .fetch_one(&own)
+        .await
+        .unwrap();
+    assert_eq!(state, "started");
+}
