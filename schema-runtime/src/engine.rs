@@ -386,7 +386,11 @@ async fn apply_pending<D: Driver>(
                             report.ddl_lock_retries += 1;
                             driver.pause(pause).await;
                         }
-                        None => break Err(Failure::LockTimeout(message)),
+                        None => {
+                            break Err(Failure::Sql(format!(
+                                "{message} (it waited for a lock longer than the DDL lock timeout on every try until the retry deadline)"
+                            )));
+                        }
                     }
                 }
                 other => break other,
@@ -492,7 +496,7 @@ fn failed<E: std::error::Error + Send + Sync + 'static>(
     match failure {
         Failure::Sql(message) => sql(message),
         Failure::LockTimeout(message) => sql(format!(
-            "{message} (it waited for a lock longer than the DDL lock timeout, and kept doing so until the retry deadline)"
+            "{message} (it waited for a lock longer than the DDL lock timeout)"
         )),
         Failure::Lost(message) => Error::OutcomeUnknown {
             version,
