@@ -1,0 +1,6 @@
+//! Test databases in milliseconds for an application's own tests: a database with every
+//! migration applied, cloned from a migrated template per test instead of migrated again,
+//! and a check that every down file undoes its migration.
+
+mod database;
+mod reversible;

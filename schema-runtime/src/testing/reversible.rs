@@ -1,0 +1,1 @@
+//! Every down file checked against its migration: apply, revert, compare, apply again.
