@@ -19,7 +19,7 @@ mod driver;
 mod fingerprint;
 #[cfg(feature = "cli")]
 mod record;
-#[cfg(feature = "cli")]
+#[cfg(any(feature = "cli", feature = "testing"))]
 mod revert;
 
 use std::time::Instant;
@@ -29,7 +29,7 @@ use self::fingerprint::check_drift;
 pub(crate) use self::fingerprint::{fingerprints, record_fingerprint};
 #[cfg(feature = "cli")]
 pub(crate) use self::record::{Adoption, baseline, repair};
-#[cfg(feature = "cli")]
+#[cfg(any(feature = "cli", feature = "testing"))]
 pub(crate) use self::revert::revert;
 use crate::drift::Fingerprint;
 use crate::error::Error;

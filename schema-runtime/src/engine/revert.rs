@@ -1,4 +1,4 @@
-//! `db down`'s step: one migration reverted with its down file, and its history row.
+//! `db down`'s step (and `testing::check_reversible`'s): one migration reverted with its down file, and its history row.
 
 use std::time::{Duration, Instant};
 
@@ -14,7 +14,6 @@ use crate::{Migration, Migrator};
 /// goes) after marking the migration started, like a non-transactional up, so that a
 /// down that fails half-way leaves it half-applied by name for `db status`, startup and
 /// `db repair`. How long the down file took.
-#[cfg(feature = "cli")]
 pub(crate) async fn revert<D: Sql>(
     migrator: &Migrator,
     driver: &mut D,

@@ -4,3 +4,6 @@
 
 mod database;
 mod reversible;
+
+/// Every down file checked against its migration ([`check_reversible`]).
+pub use reversible::*;
