@@ -105,9 +105,6 @@ mod backup;
 #[cfg(feature = "cli")]
 #[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
 pub mod cli;
-#[cfg(feature = "testing")]
-#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
-pub mod testing;
 #[cfg(feature = "runner")]
 mod devlock;
 #[cfg(feature = "runner")]
@@ -134,6 +131,9 @@ mod report;
 pub(crate) mod sql_text;
 #[cfg(feature = "rusqlite")]
 mod sqlite;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;
 
 pub use model::{Amendment, Checksum, Down, Migration, Migrations, Seed, Version};
 
