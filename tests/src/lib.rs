@@ -45,6 +45,10 @@ pub static DRIFT_OBJECTS_MYSQL: Migrations =
 /// Three migrations with down files and a seed, locked, for the `db` command tests.
 pub static REVERSIBLE: Migrations = schema_runtime::embed_migrations!("fixtures/reversible");
 
+/// For `check_reversible`: a migration with a down file that undoes it, one without a
+/// down file, and one whose down file drops the wrong table (the first one's).
+pub static IRREVERSIBLE: Migrations = schema_runtime::embed_migrations!("fixtures/irreversible");
+
 /// Two migrations whose first down file drops a table and then fails.
 pub static BROKEN_DOWN: Migrations = schema_runtime::embed_migrations!("fixtures/broken_down");
 
