@@ -1,0 +1,439 @@
+//! `schema_runtime::testing::TestDatabase` on every backend: isolated copies of one
+//! migrated template per migration set, every migration recorded, the template made once
+//! and reused, a new template for an edited set, removal on drop, many concurrent callers
+//! and seeds only on request. Server tests skip when their URL is not set.
+
+use std::time::{Duration, Instant};
+
+use schema_runtime::sqlx::{self, MySql, MySqlPool, PgPool, Postgres, Sqlite};
+use schema_runtime::testing::TestDatabase;
+use schema_runtime::{Environment, Migrator, Policy};
+use schema_tests::{EDITED_AFTER, EDITED_BEFORE, PORTABLE, REVERSIBLE, Server, with_database};
+
+/// The base URL of a backend, or `None` when its server is not configured.
+fn base(server: Option<Server>) -> Option<String> {
+    match server {
+        Some(server) => server.url(),
+        None => Some("sqlite:".to_owned()),
+    }
+}
+
+/// Whether a test database still exists.
+async fn exists(server: Option<Server>, base_url: &str, name: &str) -> bool {
+    match server {
+        None => std::path::Path::new(name).exists(),
+        Some(Server::Postgres) => {
+            let pool = PgPool::connect(base_url).await.unwrap();
+            let found: Option<i32> =
+                sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
+                    .bind(name)
+                    .fetch_optional(&pool)
+                    .await
+                    .unwrap();
+            pool.close().await;
+            found.is_some()
+        }
+        Some(Server::Mysql) => {
+            let pool = MySqlPool::connect(base_url).await.unwrap();
+            let found: Option<i32> = sqlx::query_scalar(
+                "SELECT 1 FROM information_schema.schemata WHERE schema_name = ?",
+            )
+            .bind(name)
+            .fetch_optional(&pool)
+            .await
+            .unwrap();
+            pool.close().await;
+            found.is_some()
+        }
+    }
+}
+
+/// Runs `$body` with `$pool` a sqlx pool of the right type on `$db`.
+macro_rules! with_pool {
+    ($server:expr, $db:expr, |$pool:ident| $body:expr) => {
+        match $server {
+            None => {
+                let $pool = $db.pool::<Sqlite>().await.unwrap();
+                let out = $body;
+                $pool.close().await;
+                out
+            }
+            Some(Server::Postgres) => {
+                let $pool = $db.pool::<Postgres>().await.unwrap();
+                let out = $body;
+                $pool.close().await;
+                out
+            }
+            Some(Server::Mysql) => {
+                let $pool = $db.pool::<MySql>().await.unwrap();
+                let out = $body;
+                $pool.close().await;
+                out
+            }
+        }
+    };
+}
+
+async fn scalar_i64(server: Option<Server>, db: &TestDatabase, sql: &'static str) -> i64 {
+    with_pool!(server, db, |pool| sqlx::query_scalar::<_, i64>(sql)
+        .fetch_one(&pool)
+        .await
+        .unwrap())
+}
+
+async fn texts(server: Option<Server>, db: &TestDatabase, sql: &'static str) -> Vec<String> {
+    with_pool!(server, db, |pool| sqlx::query_scalar::<_, String>(sql)
+        .fetch_all(&pool)
+        .await
+        .unwrap())
+}
+
+async fn execute(server: Option<Server>, db: &TestDatabase, sql: &'static str) {
+    with_pool!(server, db, |pool| sqlx::raw_sql(sql)
+        .execute(&pool)
+        .await
+        .map(drop)
+        .unwrap());
+}
+
+const MIGRATIONS_RECORDED: &str =
+    "SELECT COUNT(*) FROM schema_history WHERE kind = 'migration' AND state = 'applied'";
+const ACCOUNTS: &str = "SELECT COUNT(*) FROM accounts";
+const APPLIED_AT: &str = "SELECT applied_at FROM schema_history ORDER BY version";
+const STAMP: &str = "SELECT value FROM schema_meta WHERE key_name = 'environment'";
+
+/// Two copies of one set are isolated, every migration is recorded (stamped `test`), the
+/// second copy comes from the same template without migrating it again, and dropping
+/// removes the copy.
+async fn copies_are_isolated_and_recorded(server: Option<Server>) {
+    let Some(base_url) = base(server) else { return };
+    let first = TestDatabase::new(&PORTABLE, &base_url).await.unwrap();
+    let second = TestDatabase::new(&PORTABLE, &base_url).await.unwrap();
+    assert_ne!(first.url(), second.url());
+    assert_eq!(first.template(), second.template());
+
+    execute(
+        server,
+        &first,
+        "INSERT INTO accounts (id, owner) VALUES (10, 'only here')",
+    )
+    .await;
+    assert_eq!(scalar_i64(server, &first, ACCOUNTS).await, 1);
+    assert_eq!(
+        scalar_i64(server, &second, ACCOUNTS).await,
+        0,
+        "copies are isolated"
+    );
+
+    let migrations = PORTABLE.migrations().len() as i64;
+    for db in [&first, &second] {
+        assert_eq!(
+            scalar_i64(server, db, MIGRATIONS_RECORDED).await,
+            migrations
+        );
+        assert_eq!(texts(server, db, STAMP).await, ["test"]);
+    }
+    // Both copies hold the template's history: migrated once, at the same instants.
+    assert_eq!(
+        texts(server, &first, APPLIED_AT).await,
+        texts(server, &second, APPLIED_AT).await
+    );
+    // A migrator finds nothing to do on a copy.
+    if server.is_none() {
+        let mut conn = first.connect().unwrap();
+        let report = Migrator::with_policy(&PORTABLE, Policy::new(Environment::Test))
+            .run(&mut conn)
+            .unwrap();
+        assert!(report.is_up_to_date());
+    }
+
+    let name = first.name().to_owned();
+    assert!(exists(server, &base_url, &name).await);
+    drop(first);
+    assert!(!exists(server, &base_url, &name).await, "dropped: {name}");
+    let name = second.name().to_owned();
+    second.close().await.unwrap();
+    assert!(!exists(server, &base_url, &name).await, "closed: {name}");
+}
+
+/// An edited migration set gets a template of its own.
+async fn an_edited_set_gets_another_template(server: Option<Server>) {
+    let Some(base_url) = base(server) else { return };
+    let before = TestDatabase::new(&EDITED_BEFORE, &base_url).await.unwrap();
+    let after = TestDatabase::new(&EDITED_AFTER, &base_url).await.unwrap();
+    assert_ne!(before.template(), after.template());
+    let again = TestDatabase::new(&EDITED_BEFORE, &base_url).await.unwrap();
+    assert_eq!(before.template(), again.template());
+}
+
+/// Seeds run only when asked, and the copy keeps its `test` stamp.
+async fn seeds_only_on_request(server: Option<Server>) {
+    let Some(base_url) = base(server) else { return };
+    let plain = TestDatabase::new(&PORTABLE, &base_url).await.unwrap();
+    assert_eq!(scalar_i64(server, &plain, ACCOUNTS).await, 0);
+    let seeded = TestDatabase::builder(&PORTABLE, &base_url)
+        .with_seeds()
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(scalar_i64(server, &seeded, ACCOUNTS).await, 2);
+    assert_eq!(
+        scalar_i64(
+            server,
+            &seeded,
+            "SELECT COUNT(*) FROM schema_history WHERE kind = 'seed'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(texts(server, &seeded, STAMP).await, ["test"]);
+    // The seeds ran in the copy, not in the template.
+    let after = TestDatabase::new(&PORTABLE, &base_url).await.unwrap();
+    assert_eq!(scalar_i64(server, &after, ACCOUNTS).await, 0);
+}
+
+/// Many callers at once, with no template yet, all get their own migrated copy from one
+/// template.
+async fn many_at_once(server: Option<Server>, forget_template: impl AsyncFnOnce(&str)) {
+    let Some(base_url) = base(server) else { return };
+    {
+        let probe = TestDatabase::new(&REVERSIBLE, &base_url).await.unwrap();
+        let template = probe.template().to_owned();
+        drop(probe);
+        forget_template(&template).await;
+    }
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let base_url = base_url.clone();
+            tokio::spawn(async move { TestDatabase::new(&REVERSIBLE, &base_url).await })
+        })
+        .collect();
+    let mut databases = Vec::new();
+    for task in tasks {
+        databases.push(task.await.unwrap().unwrap());
+    }
+    let migrations = REVERSIBLE.migrations().len() as i64;
+    let first_history = texts(server, &databases[0], APPLIED_AT).await;
+    for db in &databases {
+        assert_eq!(
+            scalar_i64(server, db, MIGRATIONS_RECORDED).await,
+            migrations
+        );
+        assert_eq!(
+            texts(server, db, APPLIED_AT).await,
+            first_history,
+            "one template"
+        );
+    }
+    let mut urls: Vec<_> = databases.iter().map(|d| d.url().to_owned()).collect();
+    urls.sort();
+    urls.dedup();
+    assert_eq!(urls.len(), 8);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_copies_are_isolated_and_recorded() {
+    copies_are_isolated_and_recorded(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_copies_are_isolated_and_recorded() {
+    copies_are_isolated_and_recorded(Some(Server::Postgres)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_copies_are_isolated_and_recorded() {
+    copies_are_isolated_and_recorded(Some(Server::Mysql)).await;
+}
+
+#[tokio::test]
+async fn sqlite_edited_set_gets_another_template() {
+    an_edited_set_gets_another_template(None).await;
+}
+
+#[tokio::test]
+async fn postgres_edited_set_gets_another_template() {
+    an_edited_set_gets_another_template(Some(Server::Postgres)).await;
+}
+
+#[tokio::test]
+async fn mysql_edited_set_gets_another_template() {
+    an_edited_set_gets_another_template(Some(Server::Mysql)).await;
+}
+
+#[tokio::test]
+async fn sqlite_seeds_only_on_request() {
+    seeds_only_on_request(None).await;
+}
+
+#[tokio::test]
+async fn postgres_seeds_only_on_request() {
+    seeds_only_on_request(Some(Server::Postgres)).await;
+}
+
+#[tokio::test]
+async fn mysql_seeds_only_on_request() {
+    seeds_only_on_request(Some(Server::Mysql)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_many_at_once() {
+    many_at_once(None, async |template: &str| {
+        let _ = std::fs::remove_file(template);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_many_at_once() {
+    let server = Some(Server::Postgres);
+    many_at_once(server, async |template: &str| {
+        let pool = PgPool::connect(&base(server).unwrap()).await.unwrap();
+        for sql in [
+            format!("ALTER DATABASE {template} WITH IS_TEMPLATE false"),
+            format!("DROP DATABASE IF EXISTS {template}"),
+        ] {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        pool.close().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_many_at_once() {
+    // The template is kept: this process remembers it is up to date, and the others
+    // find it so under the lock.
+    many_at_once(Some(Server::Mysql), async |_: &str| {}).await;
+}
+
+/// The blocking flavour, for rusqlite users: no runtime needed, and a server's database
+/// is made and dropped on a private one.
+#[test]
+fn blocking_flavour() {
+    let db = TestDatabase::new_blocking(&PORTABLE, "sqlite:").unwrap();
+    let conn = db.connect().unwrap();
+    let count: i64 = conn
+        .query_row("SELECT COUNT(*) FROM schema_history", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(count, PORTABLE.migrations().len() as i64);
+    drop(conn);
+    let path = db.name().to_owned();
+    drop(db);
+    assert!(!std::path::Path::new(&path).exists());
+
+    if let Some(url) = Server::Postgres.url() {
+        let db = TestDatabase::new_blocking(&PORTABLE, &url).unwrap();
+        assert!(db.url().contains(db.name()));
+    }
+}
+
+/// A crashed run's database (its process gone) is removed by a later run.
+#[tokio::test]
+async fn postgres_leftovers_of_dead_processes_are_removed() {
+    let Some(base_url) = Server::Postgres.url() else {
+        return;
+    };
+    // A child process makes a database and is killed before it can drop it.
+    let db = TestDatabase::new(&PORTABLE, &base_url).await.unwrap();
+    let name = db.name().to_owned();
+    std::mem::forget(db);
+    assert!(exists(Some(Server::Postgres), &base_url, &name).await);
+    // Rewrite the pid part to one no process has: the next process's first `new` drops it.
+    let dead = {
+        let mut parts: Vec<&str> = name.split('_').collect();
+        let len = parts.len();
+        parts[len - 2] = "4194399";
+        parts.join("_")
+    };
+    let pool = PgPool::connect(&base_url).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "ALTER DATABASE {name} RENAME TO {dead}"
+    )))
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "postgres_edited_set_gets_another_template",
+            "--quiet",
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(!exists(Some(Server::Postgres), &base_url, &dead).await);
+}
+
+/// MySQL's options, measured: migrating each test's database (a) against copying the
+/// template's tables (c, what `TestDatabase` does). Prints the times; `--nocapture`.
+#[tokio::test]
+async fn mysql_measure_copy_against_migrate() {
+    let Some(base_url) = Server::Mysql.url() else {
+        return;
+    };
+    let rounds = 5;
+    drop(TestDatabase::new(&PORTABLE, &base_url).await.unwrap());
+    let started = Instant::now();
+    for _ in 0..rounds {
+        drop(TestDatabase::new(&PORTABLE, &base_url).await.unwrap());
+    }
+    let copy = started.elapsed() / rounds;
+
+    let admin = MySqlPool::connect(&base_url).await.unwrap();
+    let mut migrate = Duration::ZERO;
+    let mut like = Duration::ZERO;
+    for round in 0..rounds {
+        let name = format!("schema_measure_{}_{round}", std::process::id());
+        let started = Instant::now();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&admin)
+            .await
+            .unwrap();
+        let pool = MySqlPool::connect(&with_database(&base_url, &name))
+            .await
+            .unwrap();
+        Migrator::with_policy(
+            &PORTABLE,
+            Policy::new(Environment::Test).write_dev_lock(false),
+        )
+        .run_async(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+        migrate += started.elapsed();
+
+        // (b) CREATE TABLE … LIKE (loses the foreign keys) and INSERT … SELECT.
+        let copy_name = format!("{name}_like");
+        let started = Instant::now();
+        let mut script = format!("CREATE DATABASE {copy_name};\n");
+        for table in ["accounts", "ledger", "schema_history", "schema_meta"] {
+            script.push_str(&format!(
+                "CREATE TABLE {copy_name}.{table} LIKE {name}.{table};\nINSERT INTO {copy_name}.{table} SELECT * FROM {name}.{table};\n"
+            ));
+        }
+        sqlx::raw_sql(sqlx::AssertSqlSafe(script))
+            .execute(&admin)
+            .await
+            .unwrap();
+        like += started.elapsed();
+        for db in [&name, &copy_name] {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE {db}")))
+                .execute(&admin)
+                .await
+                .unwrap();
+        }
+    }
+    admin.close().await;
+    println!(
+        "MySQL per test database ({} migrations): migrate {:?}, CREATE TABLE LIKE copy {:?}, SHOW CREATE TABLE copy (TestDatabase, with its drop) {:?}",
+        PORTABLE.migrations().len(),
+        migrate / rounds,
+        like / rounds,
+        copy
+    );
+}
