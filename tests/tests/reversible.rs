@@ -6,7 +6,7 @@ use schema_runtime::Version;
 use schema_runtime::testing::{
     Reversibility, ReversibilityProblem, check_reversible, check_reversible_blocking,
 };
-use schema_tests::{IRREVERSIBLE, REVERSIBLE, Server};
+use schema_tests::{BROKEN_DOWN, IRREVERSIBLE, REVERSIBLE, Server};
 
 /// What every backend reports for `IRREVERSIBLE`.
 fn assert_irreversible_reported(report: &Reversibility) {
@@ -54,6 +54,8 @@ fn assert_irreversible_reported(report: &Reversibility) {
         )
     );
     let text = report.to_string();
+    // One line per problem, whatever the database's message holds.
+    assert_eq!(text.lines().count(), 4, "{text}");
     assert!(
         text.contains("fixtures/irreversible/0002_create_tags.sql (version 2) has no down file"),
         "{text}"
@@ -62,6 +64,37 @@ fn assert_irreversible_reported(report: &Reversibility) {
         text.contains("after the down of fixtures/irreversible/0003_create_posts.down.sql (version 3): table posts is there after the down"),
         "{text}"
     );
+}
+
+/// What a backend reports for `BROKEN_DOWN`, whose first down file fails after dropping
+/// a table: where DDL is transactional the down is rolled back and the check goes on to
+/// the next migration; on MySQL/MariaDB the drop stayed, and the check stops there.
+fn assert_broken_down_reported(report: &Reversibility, transactional: bool) {
+    let [ReversibilityProblem::DownFailed { version, path, .. }] = &report.problems[..] else {
+        panic!("one failed down expected: {report}");
+    };
+    assert_eq!(
+        (*version, *path),
+        (
+            Version::new(1),
+            "fixtures/broken_down/0001_create_parts.down.sql"
+        )
+    );
+    assert!(
+        report.to_string().contains("no_such_table_here"),
+        "{report}"
+    );
+    if transactional {
+        assert_eq!((report.checked, report.unchecked), (2, 0), "{report}");
+    } else {
+        assert_eq!((report.checked, report.unchecked), (1, 1), "{report}");
+        assert!(
+            report
+                .to_string()
+                .ends_with("the check stopped there: 1 later migration was not checked"),
+            "{report}"
+        );
+    }
 }
 
 fn assert_reversible(report: &Reversibility) {
@@ -83,6 +116,11 @@ fn sqlite_reversible_set_passes() {
 #[test]
 fn sqlite_irreversible_set_is_reported() {
     assert_irreversible_reported(&check_reversible_blocking(&IRREVERSIBLE).unwrap());
+}
+
+#[test]
+fn sqlite_failing_down_is_reported_and_rolled_back() {
+    assert_broken_down_reported(&check_reversible_blocking(&BROKEN_DOWN).unwrap(), true);
 }
 
 #[tokio::test]
@@ -118,6 +156,14 @@ async fn postgres_irreversible_set_is_reported() {
 }
 
 #[tokio::test]
+async fn postgres_failing_down_is_reported_and_rolled_back() {
+    let Some(url) = Server::Postgres.url() else {
+        return;
+    };
+    assert_broken_down_reported(&check_reversible(&BROKEN_DOWN, &url).await.unwrap(), true);
+}
+
+#[tokio::test]
 async fn mysql_reversible_set_passes() {
     let Some(url) = Server::Mysql.url() else {
         return;
@@ -131,4 +177,12 @@ async fn mysql_irreversible_set_is_reported() {
         return;
     };
     assert_irreversible_reported(&check_reversible(&IRREVERSIBLE, &url).await.unwrap());
+}
+
+#[tokio::test]
+async fn mysql_failing_down_stops_the_check() {
+    let Some(url) = Server::Mysql.url() else {
+        return;
+    };
+    assert_broken_down_reported(&check_reversible(&BROKEN_DOWN, &url).await.unwrap(), false);
 }

@@ -140,17 +140,28 @@ impl fmt::Display for ReversibilityProblem {
                 version,
                 path,
                 message,
-            } => write!(f, "{path} (version {version}) failed: {message}"),
+            } => write!(
+                f,
+                "{path} (version {version}) failed: {}",
+                one_line(message)
+            ),
             ReversibilityProblem::UpAgainFailed {
                 version,
                 path,
                 message,
             } => write!(
                 f,
-                "{path} (version {version}) failed when applied again after its down: {message}"
+                "{path} (version {version}) failed when applied again after its down: {}",
+                one_line(message)
             ),
         }
     }
+}
+
+/// The database's words on one line (SQLite quotes the statement, line breaks and all),
+/// so that each problem is one line of the list.
+fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Checks that every down file of `migrations` undoes its migration, on a fresh
