@@ -369,71 +369,129 @@ async fn postgres_leftovers_of_dead_processes_are_removed() {
     assert!(!exists(Some(Server::Postgres), &base_url, &dead).await);
 }
 
-/// MySQL's options, measured: migrating each test's database (a) against copying the
-/// template's tables (c, what `TestDatabase` does). Prints the times; `--nocapture`.
-#[tokio::test]
-async fn mysql_measure_copy_against_migrate() {
-    let Some(base_url) = Server::Mysql.url() else {
-        return;
-    };
-    let rounds = 5;
+/// The cost of a test database, measured: `TestDatabase::new` (the template made
+/// beforehand) against migrating a fresh database, and on MySQL against copying the
+/// tables with `CREATE TABLE … LIKE` (which loses the foreign keys). Prints the means;
+/// run with `--nocapture`.
+async fn measure(server: Option<Server>) {
+    let Some(base_url) = base(server) else { return };
+    let rounds = 10;
     drop(TestDatabase::new(&PORTABLE, &base_url).await.unwrap());
-    let started = Instant::now();
+    let mut copy = Duration::ZERO;
+    let mut copies = Vec::new();
     for _ in 0..rounds {
-        drop(TestDatabase::new(&PORTABLE, &base_url).await.unwrap());
+        let started = Instant::now();
+        copies.push(TestDatabase::new(&PORTABLE, &base_url).await.unwrap());
+        copy += started.elapsed();
     }
-    let copy = started.elapsed() / rounds;
-
-    let admin = MySqlPool::connect(&base_url).await.unwrap();
+    let started = Instant::now();
+    drop(copies);
+    let removal = started.elapsed() / rounds;
+    let policy = || Policy::new(Environment::Test).write_dev_lock(false);
     let mut migrate = Duration::ZERO;
     let mut like = Duration::ZERO;
     for round in 0..rounds {
         let name = format!("schema_measure_{}_{round}", std::process::id());
-        let started = Instant::now();
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&admin)
-            .await
-            .unwrap();
-        let pool = MySqlPool::connect(&with_database(&base_url, &name))
-            .await
-            .unwrap();
-        Migrator::with_policy(
-            &PORTABLE,
-            Policy::new(Environment::Test).write_dev_lock(false),
-        )
-        .run_async(&pool)
-        .await
-        .unwrap();
-        pool.close().await;
-        migrate += started.elapsed();
-
-        // (b) CREATE TABLE … LIKE (loses the foreign keys) and INSERT … SELECT.
-        let copy_name = format!("{name}_like");
-        let started = Instant::now();
-        let mut script = format!("CREATE DATABASE {copy_name};\n");
-        for table in ["accounts", "ledger", "schema_history", "schema_meta"] {
-            script.push_str(&format!(
-                "CREATE TABLE {copy_name}.{table} LIKE {name}.{table};\nINSERT INTO {copy_name}.{table} SELECT * FROM {name}.{table};\n"
-            ));
-        }
-        sqlx::raw_sql(sqlx::AssertSqlSafe(script))
-            .execute(&admin)
-            .await
-            .unwrap();
-        like += started.elapsed();
-        for db in [&name, &copy_name] {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE {db}")))
+        match server {
+            None => {
+                let dir = tempfile::tempdir().unwrap();
+                let started = Instant::now();
+                let mut conn =
+                    schema_runtime::rusqlite::Connection::open(dir.path().join("m.db")).unwrap();
+                Migrator::with_policy(&PORTABLE, policy())
+                    .run(&mut conn)
+                    .unwrap();
+                drop(conn);
+                migrate += started.elapsed();
+            }
+            Some(Server::Postgres) => {
+                let admin = PgPool::connect(&base_url).await.unwrap();
+                let started = Instant::now();
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&admin)
+                    .await
+                    .unwrap();
+                let pool = PgPool::connect(&with_database(&base_url, &name))
+                    .await
+                    .unwrap();
+                Migrator::with_policy(&PORTABLE, policy())
+                    .run_async(&pool)
+                    .await
+                    .unwrap();
+                pool.close().await;
+                migrate += started.elapsed();
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE {name} WITH (FORCE)"
+                )))
                 .execute(&admin)
                 .await
                 .unwrap();
+                admin.close().await;
+            }
+            Some(Server::Mysql) => {
+                let admin = MySqlPool::connect(&base_url).await.unwrap();
+                let started = Instant::now();
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&admin)
+                    .await
+                    .unwrap();
+                let pool = MySqlPool::connect(&with_database(&base_url, &name))
+                    .await
+                    .unwrap();
+                Migrator::with_policy(&PORTABLE, policy())
+                    .run_async(&pool)
+                    .await
+                    .unwrap();
+                pool.close().await;
+                migrate += started.elapsed();
+
+                let copy_name = format!("{name}_like");
+                let started = Instant::now();
+                let mut script = format!("CREATE DATABASE {copy_name};\n");
+                for table in ["accounts", "ledger", "schema_history", "schema_meta"] {
+                    script.push_str(&format!(
+                        "CREATE TABLE {copy_name}.{table} LIKE {name}.{table};\nINSERT INTO {copy_name}.{table} SELECT * FROM {name}.{table};\n"
+                    ));
+                }
+                sqlx::raw_sql(sqlx::AssertSqlSafe(script))
+                    .execute(&admin)
+                    .await
+                    .unwrap();
+                like += started.elapsed();
+                for db in [&name, &copy_name] {
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE {db}")))
+                        .execute(&admin)
+                        .await
+                        .unwrap();
+                }
+                admin.close().await;
+            }
         }
     }
-    admin.close().await;
     println!(
-        "MySQL per test database ({} migrations): migrate {:?}, CREATE TABLE LIKE copy {:?}, SHOW CREATE TABLE copy (TestDatabase, with its drop) {:?}",
+        "{server:?}, {} migrations, mean of {rounds}: TestDatabase::new {:?} (removal {removal:?}), migrating a fresh database {:?}{}",
         PORTABLE.migrations().len(),
+        copy / rounds,
         migrate / rounds,
-        like / rounds,
-        copy
+        if like.is_zero() {
+            String::new()
+        } else {
+            format!(", CREATE TABLE LIKE + INSERT SELECT {:?}", like / rounds)
+        }
     );
+}
+
+#[tokio::test]
+async fn sqlite_measure() {
+    measure(None).await;
+}
+
+#[tokio::test]
+async fn postgres_measure() {
+    measure(Some(Server::Postgres)).await;
+}
+
+#[tokio::test]
+async fn mysql_measure() {
+    measure(Some(Server::Mysql)).await;
 }

@@ -801,13 +801,47 @@ mod mysql {
     }
 
     /// Copies every table of `template` into `name` (its `SHOW CREATE TABLE`, foreign
-    /// keys included, then its rows). `false`, copying nothing, when the template holds
-    /// objects whose text names it (views, triggers, routines, events).
+    /// keys included, then its rows), in one script read from the template once per
+    /// process. `false`, copying nothing, when the template holds objects whose text
+    /// names it (views, triggers, routines, events).
     async fn copy_tables(
         conn: &mut MySqlConnection,
         template: &str,
         name: &str,
     ) -> Result<bool, Error> {
+        type Scripts = std::sync::Mutex<std::collections::HashMap<String, Option<String>>>;
+        static SCRIPTS: std::sync::OnceLock<Scripts> = std::sync::OnceLock::new();
+        let scripts = SCRIPTS.get_or_init(Default::default);
+        let known = scripts.lock().ok().and_then(|s| s.get(template).cloned());
+        let body = match known {
+            Some(body) => body,
+            None => {
+                let body = copy_script(conn, template).await?;
+                if let Ok(mut scripts) = scripts.lock() {
+                    scripts.insert(template.to_owned(), body.clone());
+                }
+                body
+            }
+        };
+        let Some(body) = body else {
+            return Ok(false);
+        };
+        let script = format!(
+            "USE `{name}`;\nSET FOREIGN_KEY_CHECKS = 0;\n{body}SET FOREIGN_KEY_CHECKS = 1;\nUSE `mysql`;\n"
+        );
+        sqlx::raw_sql(AssertSqlSafe(script))
+            .execute(&mut *conn)
+            .await
+            .map_err(failed(format!("copying {template} into {name}")))?;
+        Ok(true)
+    }
+
+    /// The statements that make the template's tables and copy their rows into the
+    /// current database, or `None` when the template holds objects that name it.
+    async fn copy_script(
+        conn: &mut MySqlConnection,
+        template: &str,
+    ) -> Result<Option<String>, Error> {
         let others: i64 = sqlx::query_scalar(
             "SELECT (SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = ? AND table_type <> 'BASE TABLE') \
              + (SELECT COUNT(*) FROM information_schema.triggers WHERE trigger_schema = ?) \
@@ -822,10 +856,13 @@ mod mysql {
         .await
         .map_err(failed("reading the template's objects"))?;
         if others > 0 {
-            return Ok(false);
+            return Ok(None);
         }
+        conn.execute("SET SESSION group_concat_max_len = 1048576")
+            .await
+            .map_err(failed("reading the template's tables"))?;
         let columns = sqlx::query(
-            "SELECT table_name, GROUP_CONCAT(CONCAT('`', column_name, '`') ORDER BY ordinal_position SEPARATOR ', ') \
+            "SELECT CAST(table_name AS CHAR), CAST(GROUP_CONCAT(CONCAT('`', column_name, '`') ORDER BY ordinal_position SEPARATOR ', ') AS CHAR) \
              FROM information_schema.columns WHERE table_schema = ? AND extra NOT LIKE '%GENERATED%' \
              GROUP BY table_name",
         )
@@ -833,7 +870,7 @@ mod mysql {
         .fetch_all(&mut *conn)
         .await
         .map_err(failed("reading the template's tables"))?;
-        let mut script = format!("USE `{name}`;\nSET FOREIGN_KEY_CHECKS = 0;\n");
+        let mut script = String::new();
         let mut inserts = String::new();
         for row in &columns {
             let table: String = row.try_get(0).map_err(failed("reading a table name"))?;
@@ -854,12 +891,7 @@ mod mysql {
             ));
         }
         script.push_str(&inserts);
-        script.push_str("SET FOREIGN_KEY_CHECKS = 1;\nUSE `mysql`;\n");
-        sqlx::raw_sql(AssertSqlSafe(script))
-            .execute(&mut *conn)
-            .await
-            .map_err(failed(format!("copying {template} into {name}")))?;
-        Ok(true)
+        Ok(Some(script))
     }
 
     /// Drops, once per process, the test databases of this machine's processes that are
