@@ -495,3 +495,113 @@ async fn postgres_measure() {
 async fn mysql_measure() {
     measure(Some(Server::Mysql)).await;
 }
+
+/// Run by [`processes_at_once`] in child processes (does nothing otherwise): one test
+/// database of the fixture `SCHEMA_TDB_CHILD_FIXTURE` on `SCHEMA_TDB_CHILD_URL`, its
+/// history's times printed for the parent to compare.
+#[tokio::test]
+async fn child_process_makes_a_database() {
+    let (Ok(url), Ok(fixture)) = (
+        std::env::var("SCHEMA_TDB_CHILD_URL"),
+        std::env::var("SCHEMA_TDB_CHILD_FIXTURE"),
+    ) else {
+        return;
+    };
+    let server = if url.starts_with("postgres") {
+        Some(Server::Postgres)
+    } else if url.starts_with("mysql") {
+        Some(Server::Mysql)
+    } else {
+        None
+    };
+    let migrations = schema_tests::fixture(&fixture).unwrap();
+    let db = TestDatabase::new(migrations, &url).await.unwrap();
+    assert_eq!(
+        scalar_i64(server, &db, MIGRATIONS_RECORDED).await,
+        migrations.migrations().len() as i64
+    );
+    println!("TDB_HISTORY {:?}", texts(server, &db, APPLIED_AT).await);
+}
+
+/// Four test processes start at once with no template yet (cargo nextest runs one
+/// process per test): every one gets its database, all from one template migrated once.
+async fn processes_at_once(server: Option<Server>, fixture: &str, forget: impl AsyncFnOnce(&str)) {
+    let Some(base_url) = base(server) else { return };
+    let migrations = schema_tests::fixture(fixture).unwrap();
+    let template = TestDatabase::new(migrations, &base_url)
+        .await
+        .unwrap()
+        .template()
+        .to_owned();
+    forget(&template).await;
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            std::process::Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", "child_process_makes_a_database", "--nocapture"])
+                .env("SCHEMA_TDB_CHILD_URL", &base_url)
+                .env("SCHEMA_TDB_CHILD_FIXTURE", fixture)
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut histories = Vec::new();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success(), "a child process failed");
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let history = stdout
+            .lines()
+            .find(|line| line.starts_with("TDB_HISTORY "))
+            .unwrap_or_else(|| panic!("no history printed: {stdout}"))
+            .to_owned();
+        histories.push(history);
+    }
+    assert!(
+        histories.windows(2).all(|w| w[0] == w[1]),
+        "one template for all: {histories:?}"
+    );
+}
+
+#[tokio::test]
+async fn sqlite_processes_at_once() {
+    processes_at_once(None, "diesel_converted_sqlite", async |template: &str| {
+        std::fs::remove_file(template).unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn postgres_processes_at_once() {
+    let server = Some(Server::Postgres);
+    processes_at_once(server, "concurrent_index", async |template: &str| {
+        let pool = PgPool::connect(&base(server).unwrap()).await.unwrap();
+        for sql in [
+            format!("ALTER DATABASE {template} WITH IS_TEMPLATE false"),
+            format!("DROP DATABASE IF EXISTS {template}"),
+        ] {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        pool.close().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn mysql_processes_at_once() {
+    let server = Some(Server::Mysql);
+    processes_at_once(server, "broken_down", async |template: &str| {
+        let pool = MySqlPool::connect(&base(server).unwrap()).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {template}"
+        )))
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+    })
+    .await;
+}

@@ -604,26 +604,22 @@ mod sqlite {
         let templates = folder("schema-runtime-templates")?;
         let template = templates.join(format!("{key}.db"));
         if !template.exists() {
-            // Migrated under a name of this process and renamed into place: a concurrent
-            // process sees either no template or a whole one (the last rename wins, and
-            // every candidate is the same migrated database).
-            let building = templates.join(format!("{}.building", instance_name(&key)));
-            let migrated = (|| {
-                let mut conn = rusqlite::Connection::open(&building)
-                    .map_err(|e| Error::database("creating the template database", e))?;
-                crate::Migrator::with_policy(migrations, template_policy()).run(&mut conn)?;
-                conn.close()
-                    .map_err(|(_, e)| Error::database("closing the template database", e))?;
-                std::fs::rename(&building, &template).map_err(io(format!(
-                    "renaming the template into {}",
-                    template.display()
-                )))
-            })();
-            if migrated.is_err() {
-                let _ = std::fs::remove_file(&building);
+            // One process migrates it, under a file lock that the others wait on (the
+            // kernel releases it if the process dies), into a name of its own renamed
+            // into place: a reader never sees half of it.
+            let lock_path = templates.join(format!("{key}.lock"));
+            let lock = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&lock_path)
+                .map_err(io(format!("opening {}", lock_path.display())))?;
+            lock.lock()
+                .map_err(io(format!("locking {}", lock_path.display())))?;
+            if !template.exists() {
+                make_template(migrations, &templates, &key, &template)?;
             }
-            let _ = std::fs::remove_file(format!("{}.schema-lock", building.display()));
-            migrated?;
+            drop(lock);
         }
         let instances = folder("schema-runtime-tests")?;
         remove_leftovers(&instances);
@@ -644,6 +640,31 @@ mod sqlite {
             crate::Migrator::with_policy(migrations, seed_policy()).run(&mut conn)?;
         }
         Ok(database)
+    }
+
+    fn make_template(
+        migrations: &'static Migrations,
+        templates: &Path,
+        key: &str,
+        template: &Path,
+    ) -> Result<(), Error> {
+        let building = templates.join(format!("{}.building", instance_name(key)));
+        let migrated = (|| {
+            let mut conn = rusqlite::Connection::open(&building)
+                .map_err(|e| Error::database("creating the template database", e))?;
+            crate::Migrator::with_policy(migrations, template_policy()).run(&mut conn)?;
+            conn.close()
+                .map_err(|(_, e)| Error::database("closing the template database", e))?;
+            std::fs::rename(&building, template).map_err(io(format!(
+                "renaming the template into {}",
+                template.display()
+            )))
+        })();
+        if migrated.is_err() {
+            let _ = std::fs::remove_file(&building);
+        }
+        let _ = std::fs::remove_file(format!("{}.schema-lock", building.display()));
+        migrated
     }
 
     /// Removes, once per process, the files of this machine's processes that are gone.
