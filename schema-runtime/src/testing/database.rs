@@ -22,6 +22,19 @@
 //! crashed run left behind (its process no longer alive on this machine) is removed by
 //! the first [`TestDatabase`] of a later run. Templates are kept (one per migration set;
 //! drop `schema_tpl_*` databases or the templates folder to reclaim them).
+//!
+//! SQLite test databases need the `rusqlite` feature (sqlx's SQLite can open them with
+//! [`TestDatabase::pool`]); without it or a server backend nothing here can be made.
+
+// A build with `testing` and sqlx's SQLite alone has no backend to make one with.
+#![cfg_attr(
+    not(any(
+        feature = "rusqlite",
+        feature = "sqlx-postgres",
+        feature = "sqlx-mysql"
+    )),
+    allow(dead_code, unused_variables)
+)]
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -362,6 +375,7 @@ fn instance_name(key: &str) -> String {
 }
 
 const INSTANCE_PREFIX: &str = "schema_tdb_";
+#[cfg(any(feature = "sqlx-postgres", feature = "sqlx-mysql"))]
 const TEMPLATE_PREFIX: &str = "schema_tpl_";
 
 /// Whether a name of ours belongs to a process of this machine that is gone, so that
@@ -398,7 +412,7 @@ fn seed_policy() -> Policy {
 }
 
 /// `url` with its database (path) replaced by `database`.
-#[cfg(feature = "async-runner")]
+#[cfg(any(feature = "sqlx-postgres", feature = "sqlx-mysql"))]
 fn with_database(url: &str, database: &str) -> Result<String, Error> {
     let mut parsed = url::Url::parse(url)
         .map_err(|e| Error::database(format!("reading the URL {}", crate::redact_url(url)), e))?;
