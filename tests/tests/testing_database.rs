@@ -331,42 +331,69 @@ fn blocking_flavour() {
     }
 }
 
-/// A crashed run's database (its process gone) is removed by a later run.
-#[tokio::test]
-async fn postgres_leftovers_of_dead_processes_are_removed() {
-    let Some(base_url) = Server::Postgres.url() else {
-        return;
-    };
-    // A child process makes a database and is killed before it can drop it.
+/// A crashed run's database (its process gone from this machine) is removed by the
+/// first `TestDatabase` of a later process; a live process's database is kept.
+async fn leftovers_of_dead_processes_are_removed(server: Option<Server>) {
+    let Some(base_url) = base(server) else { return };
     let db = TestDatabase::new(&PORTABLE, &base_url).await.unwrap();
-    let name = db.name().to_owned();
-    std::mem::forget(db);
-    assert!(exists(Some(Server::Postgres), &base_url, &name).await);
-    // Rewrite the pid part to one no process has: the next process's first `new` drops it.
+    // The same name with the process id of no process (above Linux's largest pid).
     let dead = {
-        let mut parts: Vec<&str> = name.split('_').collect();
+        let mut parts: Vec<String> = db.name().split('_').map(str::to_owned).collect();
         let len = parts.len();
-        parts[len - 2] = "4194399";
+        parts[len - 2] = "4194399".to_owned();
         parts.join("_")
     };
-    let pool = PgPool::connect(&base_url).await.unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "ALTER DATABASE {name} RENAME TO {dead}"
-    )))
-    .execute(&pool)
-    .await
-    .unwrap();
-    pool.close().await;
+    match server {
+        None => std::fs::write(&dead, b"").unwrap(),
+        Some(Server::Postgres) => {
+            let pool = PgPool::connect(&base_url).await.unwrap();
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {dead}")))
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+        }
+        Some(Server::Mysql) => {
+            let pool = MySqlPool::connect(&base_url).await.unwrap();
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {dead}")))
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+        }
+    }
+    assert!(exists(server, &base_url, &dead).await);
     let status = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "postgres_edited_set_gets_another_template",
-            "--quiet",
-        ])
+        .args(["--exact", "child_process_makes_a_database", "--quiet"])
+        .env("SCHEMA_TDB_CHILD_URL", &base_url)
+        .env("SCHEMA_TDB_CHILD_FIXTURE", "portable")
+        .stdout(std::process::Stdio::null())
         .status()
         .unwrap();
     assert!(status.success());
-    assert!(!exists(Some(Server::Postgres), &base_url, &dead).await);
+    assert!(
+        !exists(server, &base_url, &dead).await,
+        "{dead} was removed"
+    );
+    assert!(
+        exists(server, &base_url, db.name()).await,
+        "a live one is kept"
+    );
+}
+
+#[tokio::test]
+async fn sqlite_leftovers_of_dead_processes_are_removed() {
+    leftovers_of_dead_processes_are_removed(None).await;
+}
+
+#[tokio::test]
+async fn postgres_leftovers_of_dead_processes_are_removed() {
+    leftovers_of_dead_processes_are_removed(Some(Server::Postgres)).await;
+}
+
+#[tokio::test]
+async fn mysql_leftovers_of_dead_processes_are_removed() {
+    leftovers_of_dead_processes_are_removed(Some(Server::Mysql)).await;
 }
 
 /// The cost of a test database, measured: `TestDatabase::new` (the template made

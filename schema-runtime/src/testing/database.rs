@@ -636,7 +636,7 @@ mod sqlite {
             drop(lock);
         }
         let instances = folder("schema-runtime-tests")?;
-        remove_leftovers(&instances);
+        remove_leftovers(&instances, &templates);
         let path = instances.join(format!("{}.db", instance_name(&key)));
         std::fs::copy(&template, &path).map_err(io(format!(
             "copying {} to {}",
@@ -682,20 +682,23 @@ mod sqlite {
     }
 
     /// Removes, once per process, the files of this machine's processes that are gone.
-    fn remove_leftovers(dir: &Path) {
+    fn remove_leftovers(instances: &Path, templates: &Path) {
         static DONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
         if DONE.swap(true, Ordering::Relaxed) {
             return;
         }
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let file = entry.file_name();
-            let Some(file) = file.to_str() else { continue };
-            let stem = file.split('.').next().unwrap_or_default();
-            if left_by_dead_process(stem) {
-                let _ = std::fs::remove_file(entry.path());
+        // Test databases, and templates a crashed process was building.
+        for dir in [instances, templates] {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let file = entry.file_name();
+                let Some(file) = file.to_str() else { continue };
+                let stem = file.split('.').next().unwrap_or_default();
+                if left_by_dead_process(stem) {
+                    let _ = std::fs::remove_file(entry.path());
+                }
             }
         }
     }
