@@ -328,6 +328,9 @@ fn blocking_flavour() {
     if let Some(url) = Server::Postgres.url() {
         let db = TestDatabase::new_blocking(&PORTABLE, &url).unwrap();
         assert!(db.url().contains(db.name()));
+        // Debug never shows a password.
+        let secret = TestDatabase::builder(&PORTABLE, "postgres://u:hunter2@h/db");
+        assert!(!format!("{secret:?}").contains("hunter2"));
     }
 }
 

@@ -61,7 +61,6 @@ use crate::{Environment, Error, Migrations, Policy};
 /// db.close().await?; // or let it drop
 /// # Ok(()) }
 /// ```
-#[derive(Debug)]
 pub struct TestDatabase {
     url: String,
     kind: Kind,
@@ -69,7 +68,7 @@ pub struct TestDatabase {
     removed: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 enum Kind {
     #[cfg_attr(not(feature = "sqlx-postgres"), allow(dead_code))]
     Postgres { admin_url: String, name: String },
@@ -79,6 +78,16 @@ enum Kind {
     Sqlite { path: PathBuf },
 }
 
+/// Shows the URL with its password replaced.
+impl std::fmt::Debug for TestDatabase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestDatabase")
+            .field("url", &crate::redact_url(&self.url))
+            .field("template", &self.template)
+            .finish_non_exhaustive()
+    }
+}
+
 /// What a test database starts with beyond the migrations.
 #[derive(Clone, Copy, Debug, Default)]
 struct Options {
@@ -86,11 +95,21 @@ struct Options {
 }
 
 /// Builds a [`TestDatabase`] with options: [`TestDatabase::builder`].
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct TestDatabaseBuilder {
     migrations: &'static Migrations,
     base_url: String,
     options: Options,
+}
+
+/// Shows the URL with its password replaced.
+impl std::fmt::Debug for TestDatabaseBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestDatabaseBuilder")
+            .field("base_url", &crate::redact_url(&self.base_url))
+            .field("seeds", &self.options.seeds)
+            .finish_non_exhaustive()
+    }
 }
 
 impl TestDatabaseBuilder {
