@@ -1,0 +1,454 @@
+//! A migrated database per test, cloned from a template keyed by the migrations.
+//!
+//! The key is a short hash over every migration's version and checksum: an edited or
+//! added migration makes a new key, so a new template, and a template is migrated once
+//! per key, not once per test.
+//!
+//! - PostgreSQL: the template is a database `schema_tpl_<key>`, migrated once (under a
+//!   server-wide advisory lock, so that many test processes starting at once make it
+//!   once), then marked `IS_TEMPLATE` with connections refused; each test gets
+//!   `CREATE DATABASE schema_tdb_… TEMPLATE schema_tpl_<key>`, a file-level copy.
+//! - MySQL/MariaDB: a template database `schema_tpl_<key>` migrated once (under
+//!   `GET_LOCK`); each test gets a database whose tables are made from the template's
+//!   `SHOW CREATE TABLE` and filled with `INSERT … SELECT` (the history rows included).
+//!   A template with views, triggers, routines or events is not copied (their text names
+//!   the template): each test's database is migrated instead.
+//! - SQLite (through rusqlite): a template file migrated once under
+//!   `<temp dir>/schema-runtime-templates/<key>.db` (migrated under a temporary name and
+//!   renamed into place, so a reader never sees half of it), copied per test to a fresh
+//!   file.
+//!
+//! Every name carries this machine's tag and the process id: a database or file that a
+//! crashed run left behind (its process no longer alive on this machine) is removed by
+//! the first [`TestDatabase`] of a later run. Templates are kept (one per migration set;
+//! drop `schema_tpl_*` databases or the templates folder to reclaim them).
+//!
+//! SQLite test databases need the `rusqlite` feature (sqlx's SQLite can open them with
+//! [`TestDatabase::pool`]); without it or a server backend nothing here can be made.
+
+// A build with `testing` and sqlx's SQLite alone has no backend to make one with.
+#![cfg_attr(
+    not(any(
+        feature = "rusqlite",
+        feature = "sqlx-postgres",
+        feature = "sqlx-mysql"
+    )),
+    allow(dead_code, unused_variables)
+)]
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sha2::{Digest, Sha256};
+
+use crate::{Environment, Error, Migrations, Policy};
+
+#[cfg(feature = "sqlx-mysql")]
+mod mysql;
+#[cfg(feature = "sqlx-postgres")]
+mod postgres;
+#[cfg(feature = "rusqlite")]
+mod sqlite;
+
+/// A database with every migration applied and recorded, for one test; removed when it
+/// is dropped. See [the module](crate::testing) for how it is made.
+///
+/// ```no_run
+/// # #[cfg(feature = "sqlx-postgres")]
+/// # async fn example() -> Result<(), schema_runtime::Error> {
+/// use schema_runtime::sqlx::Postgres;
+/// use schema_runtime::testing::TestDatabase;
+///
+/// static MIGRATIONS: schema_runtime::Migrations = schema_runtime::embed_migrations!("../migrations");
+///
+/// let db = TestDatabase::new(&MIGRATIONS, "postgres://postgres@localhost/test").await?;
+/// let pool = db.pool::<Postgres>().await?;
+/// // … the test, on its own database …
+/// pool.close().await;
+/// db.close().await?; // or let it drop
+/// # Ok(()) }
+/// ```
+pub struct TestDatabase {
+    url: String,
+    kind: Kind,
+    template: String,
+    removed: bool,
+}
+
+#[derive(Clone)]
+enum Kind {
+    #[cfg_attr(not(feature = "sqlx-postgres"), allow(dead_code))]
+    Postgres { admin_url: String, name: String },
+    #[cfg_attr(not(feature = "sqlx-mysql"), allow(dead_code))]
+    Mysql { admin_url: String, name: String },
+    #[cfg_attr(not(feature = "rusqlite"), allow(dead_code))]
+    Sqlite { path: PathBuf },
+}
+
+/// Shows the URL with its password replaced.
+impl std::fmt::Debug for TestDatabase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestDatabase")
+            .field("url", &crate::redact_url(&self.url))
+            .field("template", &self.template)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a test database starts with beyond the migrations.
+#[derive(Clone, Copy, Debug, Default)]
+struct Options {
+    seeds: bool,
+}
+
+/// Builds a [`TestDatabase`] with options: [`TestDatabase::builder`].
+#[derive(Clone)]
+pub struct TestDatabaseBuilder {
+    migrations: &'static Migrations,
+    base_url: String,
+    options: Options,
+}
+
+/// Shows the URL with its password replaced.
+impl std::fmt::Debug for TestDatabaseBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestDatabaseBuilder")
+            .field("base_url", &crate::redact_url(&self.base_url))
+            .field("seeds", &self.options.seeds)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TestDatabaseBuilder {
+    /// Runs the folder's seeds in the new database (never by default). The database keeps
+    /// the `test` environment stamp; the seed rows are recorded in its history.
+    pub fn with_seeds(mut self) -> Self {
+        self.options.seeds = true;
+        self
+    }
+
+    /// Makes the database (see [`TestDatabase::new`]).
+    pub async fn build(self) -> Result<TestDatabase, Error> {
+        TestDatabase::create(self.migrations, &self.base_url, self.options).await
+    }
+
+    /// Makes the database without an async runtime (see [`TestDatabase::new_blocking`]).
+    pub fn build_blocking(self) -> Result<TestDatabase, Error> {
+        TestDatabase::create_blocking(self.migrations, &self.base_url, self.options)
+    }
+}
+
+impl TestDatabase {
+    /// A fresh database with every migration of `migrations` applied and recorded
+    /// (stamped `test`), on the server of `base_url`, isolated from every other test.
+    ///
+    /// `base_url` names the server: `postgres://…` or `mysql://…` (its database part is
+    /// ignored; the user must be allowed to create databases), or `sqlite:` (any path
+    /// after it is ignored: the databases are files in the system's temporary folder).
+    pub async fn new(migrations: &'static Migrations, base_url: &str) -> Result<Self, Error> {
+        TestDatabase::create(migrations, base_url, Options::default()).await
+    }
+
+    /// [`new`](Self::new) without an async runtime, for rusqlite users and synchronous
+    /// tests: SQLite is made on the calling thread; a server's database is made on a
+    /// thread of its own with a private runtime (so it may also be called from inside
+    /// one). Dropping it works the same way.
+    pub fn new_blocking(migrations: &'static Migrations, base_url: &str) -> Result<Self, Error> {
+        TestDatabase::create_blocking(migrations, base_url, Options::default())
+    }
+
+    /// A database with options, such as seeds:
+    /// `TestDatabase::builder(&MIGRATIONS, url).with_seeds().build().await`.
+    pub fn builder(migrations: &'static Migrations, base_url: &str) -> TestDatabaseBuilder {
+        TestDatabaseBuilder {
+            migrations,
+            base_url: base_url.to_owned(),
+            options: Options::default(),
+        }
+    }
+
+    /// The database's URL: a server URL naming the new database, or `sqlite:<path>`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The template this database was cloned from: the template database's name on a
+    /// server, the template file's path on SQLite.
+    pub fn template(&self) -> &str {
+        &self.template
+    }
+
+    /// The database's name on a server, or the file's path on SQLite.
+    pub fn name(&self) -> &str {
+        match &self.kind {
+            Kind::Postgres { name, .. } | Kind::Mysql { name, .. } => name,
+            Kind::Sqlite { path } => path.to_str().unwrap_or_default(),
+        }
+    }
+
+    /// A new sqlx pool on this database (`Postgres`, `MySql`, or `Sqlite` for a SQLite
+    /// test database). Close it before the database is dropped, or let the drop cut it
+    /// (PostgreSQL drops with `WITH (FORCE)`).
+    #[cfg(feature = "async-runner")]
+    pub async fn pool<DB: sqlx::Database>(&self) -> Result<sqlx::Pool<DB>, Error> {
+        sqlx::Pool::<DB>::connect(&self.url)
+            .await
+            .map_err(|e| Error::database("connecting to the test database", e))
+    }
+
+    /// Opens a rusqlite connection to this SQLite test database.
+    #[cfg(feature = "rusqlite")]
+    pub fn connect(&self) -> Result<rusqlite::Connection, Error> {
+        match &self.kind {
+            Kind::Sqlite { path } => rusqlite::Connection::open(path)
+                .map_err(|e| Error::database("opening the test database", e)),
+            _ => Err(Error::database_message(
+                "opening the test database",
+                "a rusqlite connection opens only a SQLite test database",
+            )),
+        }
+    }
+
+    /// Removes the database now and says whether it worked; dropping does the same and
+    /// only warns on failure.
+    pub async fn close(mut self) -> Result<(), Error> {
+        self.removed = true;
+        remove(self.kind.clone()).await
+    }
+
+    async fn create(
+        migrations: &'static Migrations,
+        base_url: &str,
+        options: Options,
+    ) -> Result<Self, Error> {
+        match scheme(base_url)? {
+            #[cfg(feature = "sqlx-postgres")]
+            Scheme::Postgres => postgres::create(migrations, base_url, options).await,
+            #[cfg(feature = "sqlx-mysql")]
+            Scheme::Mysql => mysql::create(migrations, base_url, options).await,
+            #[cfg(feature = "rusqlite")]
+            Scheme::Sqlite => sqlite::create(migrations, options),
+            #[allow(unreachable_patterns)]
+            _ => Err(not_built(base_url)),
+        }
+    }
+
+    fn create_blocking(
+        migrations: &'static Migrations,
+        base_url: &str,
+        options: Options,
+    ) -> Result<Self, Error> {
+        match scheme(base_url)? {
+            #[cfg(feature = "rusqlite")]
+            Scheme::Sqlite => sqlite::create(migrations, options),
+            #[cfg(feature = "async-runner")]
+            _ => {
+                let base_url = base_url.to_owned();
+                on_own_runtime(
+                    async move { TestDatabase::create(migrations, &base_url, options).await },
+                )
+            }
+            #[cfg(not(feature = "async-runner"))]
+            #[allow(unreachable_patterns)]
+            _ => Err(not_built(base_url)),
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if self.removed {
+            return;
+        }
+        let kind = self.kind.clone();
+        let result = match kind {
+            #[cfg(feature = "rusqlite")]
+            Kind::Sqlite { .. } => finish_now(remove(kind)),
+            #[cfg(feature = "async-runner")]
+            _ => on_own_runtime(remove(kind)),
+            #[cfg(not(feature = "async-runner"))]
+            #[allow(unreachable_patterns)]
+            _ => Ok(()),
+        };
+        if let Err(error) = result {
+            eprintln!(
+                "warning: the test database {} was not removed: {error}",
+                self.name()
+            );
+        }
+    }
+}
+
+/// Runs a future that never waits (the SQLite removal) to its end without a runtime.
+#[cfg(feature = "rusqlite")]
+fn finish_now<T>(future: impl Future<Output = T>) -> T {
+    let mut future = std::pin::pin!(future);
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    match future.as_mut().poll(&mut context) {
+        std::task::Poll::Ready(value) => value,
+        std::task::Poll::Pending => unreachable!("the SQLite removal never waits"),
+    }
+}
+
+/// Runs `future` on a thread of its own with a private current-thread runtime: from
+/// `Drop` and from blocking callers, whether or not a runtime is running here.
+#[cfg(feature = "async-runner")]
+fn on_own_runtime<T: Send + 'static>(
+    future: impl Future<Output = Result<T, Error>> + Send + 'static,
+) -> Result<T, Error> {
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::database("starting a runtime for the test database", e))?;
+        runtime.block_on(future)
+    })
+    .join()
+    .unwrap_or_else(|_| {
+        Err(Error::database_message(
+            "making or removing the test database",
+            "its thread panicked",
+        ))
+    })
+}
+
+async fn remove(kind: Kind) -> Result<(), Error> {
+    match kind {
+        #[cfg(feature = "sqlx-postgres")]
+        Kind::Postgres { admin_url, name } => postgres::drop_database(&admin_url, &name).await,
+        #[cfg(feature = "sqlx-mysql")]
+        Kind::Mysql { admin_url, name } => mysql::drop_database(&admin_url, &name).await,
+        Kind::Sqlite { path } => {
+            let _ = std::fs::remove_file(format!("{}.schema-lock", path.display()));
+            std::fs::remove_file(&path)
+                .or_else(|e| match e.kind() {
+                    std::io::ErrorKind::NotFound => Ok(()),
+                    _ => Err(e),
+                })
+                .map_err(|e| Error::database(format!("removing {}", path.display()), e))
+        }
+        #[allow(unreachable_patterns)]
+        _ => Ok(()),
+    }
+}
+
+enum Scheme {
+    #[cfg_attr(not(feature = "sqlx-postgres"), allow(dead_code))]
+    Postgres,
+    #[cfg_attr(not(feature = "sqlx-mysql"), allow(dead_code))]
+    Mysql,
+    #[cfg_attr(not(feature = "rusqlite"), allow(dead_code))]
+    Sqlite,
+}
+
+fn scheme(url: &str) -> Result<Scheme, Error> {
+    let lower = url.trim_start().to_ascii_lowercase();
+    if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
+        Ok(Scheme::Postgres)
+    } else if lower.starts_with("mysql://") || lower.starts_with("mariadb://") {
+        Ok(Scheme::Mysql)
+    } else if lower.starts_with("sqlite:") {
+        Ok(Scheme::Sqlite)
+    } else {
+        Err(Error::database_message(
+            "making a test database",
+            format!(
+                "{} is not a postgres://, mysql:// or sqlite: URL",
+                crate::redact_url(url)
+            ),
+        ))
+    }
+}
+
+#[allow(dead_code)]
+fn not_built(url: &str) -> Error {
+    Error::database_message(
+        "making a test database",
+        format!(
+            "{}: this build of schema-runtime has no backend for it (enable sqlx-postgres, sqlx-mysql or rusqlite beside testing)",
+            crate::redact_url(url)
+        ),
+    )
+}
+
+/// The template key: 16 hex digits of a SHA-256 over every migration's version and
+/// checksum, in order.
+pub(crate) fn key(migrations: &Migrations) -> String {
+    let mut hash = Sha256::new();
+    for migration in migrations.migrations() {
+        hash.update(format!("{} {}\n", migration.version(), migration.checksum()).as_bytes());
+    }
+    let digest = hash.finalize();
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// This machine's tag in the names (6 hex digits of its host name): a crashed run's
+/// leftovers are judged (by their process id) only on the machine that made them.
+fn host_tag() -> String {
+    let digest = Sha256::digest(crate::audit::host_name().as_bytes());
+    digest[..3].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A name for the next test database of this process: `<prefix><key>_<host>_<pid>_<n>`.
+fn instance_name(key: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{INSTANCE_PREFIX}{key}_{}_{}_{}",
+        host_tag(),
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+const INSTANCE_PREFIX: &str = "schema_tdb_";
+#[cfg(any(feature = "sqlx-postgres", feature = "sqlx-mysql"))]
+const TEMPLATE_PREFIX: &str = "schema_tpl_";
+
+/// Whether a name of ours belongs to a process of this machine that is gone, so that
+/// what it left may be removed. Unknown (no `/proc`) means not.
+fn left_by_dead_process(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix(INSTANCE_PREFIX) else {
+        return false;
+    };
+    let parts: Vec<&str> = rest.split('_').collect();
+    let [_key, host, pid, _n] = parts[..] else {
+        return false;
+    };
+    if host != host_tag() || !Path::new("/proc/self").exists() {
+        return false;
+    }
+    match pid.parse::<u32>() {
+        Ok(pid) => pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists(),
+        Err(_) => false,
+    }
+}
+
+/// The policy a template is migrated with: test, no lock file written.
+fn template_policy() -> Policy {
+    Policy::new(Environment::Test).write_dev_lock(false)
+}
+
+/// The policy the seeds run with on a fresh copy: development (where seeds run) on a
+/// database stamped `test`, which keeps its stamp.
+fn seed_policy() -> Policy {
+    Policy::new(Environment::Development)
+        .with_seeds(true)
+        .allow_environment_mismatch(true)
+        .write_dev_lock(false)
+}
+
+/// `url` with its database (path) replaced by `database`.
+#[cfg(any(feature = "sqlx-postgres", feature = "sqlx-mysql"))]
+fn with_database(url: &str, database: &str) -> Result<String, Error> {
+    let mut parsed = url::Url::parse(url)
+        .map_err(|e| Error::database(format!("reading the URL {}", crate::redact_url(url)), e))?;
+    parsed.set_path(&format!("/{database}"));
+    Ok(parsed.to_string())
+}
+
+/// Turns a server's error into ours, with what was being done.
+#[cfg(any(feature = "sqlx-postgres", feature = "sqlx-mysql"))]
+fn failed(context: impl Into<String>) -> impl FnOnce(sqlx::Error) -> Error {
+    let context = context.into();
+    move |e| Error::database(context, e)
+}
