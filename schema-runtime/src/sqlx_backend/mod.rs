@@ -22,7 +22,7 @@ use sqlx::{Database, Pool};
 
 pub(crate) use self::locks::MigrationLock;
 pub(crate) use self::operations::Operations;
-use self::session::Session;
+pub(crate) use self::session::Session;
 use crate::engine;
 use crate::error::Error;
 use crate::report::Report;

@@ -18,7 +18,7 @@ use crate::{Policy, Version};
 
 /// One connection for the whole run; closed rather than pooled if the run is abandoned
 /// while it holds the lock or a transaction. The engine's steps on sqlx.
-pub(super) struct Session<'r, DB: Backend> {
+pub(crate) struct Session<'r, DB: Backend> {
     pool: &'r Pool<DB>,
     pub(super) policy: &'r Policy,
     pub(super) conn: PoolConnection<DB>,
@@ -37,7 +37,7 @@ impl<DB: Backend> Drop for Session<'_, DB> {
 }
 
 impl<'r, DB: Backend> Session<'r, DB> {
-    pub(super) fn new(pool: &'r Pool<DB>, policy: &'r Policy, conn: PoolConnection<DB>) -> Self {
+    pub(crate) fn new(pool: &'r Pool<DB>, policy: &'r Policy, conn: PoolConnection<DB>) -> Self {
         Session {
             pool,
             policy,
@@ -46,6 +46,15 @@ impl<'r, DB: Backend> Session<'r, DB> {
             in_transaction: false,
             unflushed: false,
         }
+    }
+}
+
+impl<'r, DB: Backend> Session<'r, DB> {
+    /// The pool the session's connection came from (the runs that migrate take theirs
+    /// from it).
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
+    pub(crate) fn pool(&self) -> &'r Pool<DB> {
+        self.pool
     }
 }
 

@@ -418,10 +418,9 @@ mod server {
 
     use super::{Reversibility, Subject, check as check_on, migrator, unique_name};
     use crate::error::Error;
-    use crate::migrator::Value;
     use crate::sql_text::Dialect;
-    use crate::sqlx_backend::{Backend, Operations};
-    use crate::{Migrations, Migrator, Version, engine, redact_url};
+    use crate::sqlx_backend::{Backend, Operations, Session};
+    use crate::{Migrations, Migrator, Version, redact_url};
 
     /// Creates a database on `base_url`'s server, checks `migrations` on it, drops it.
     pub(super) async fn check<DB>(
@@ -455,7 +454,8 @@ mod server {
                     Error::database(format!("connecting to the database {name}"), e)
                 })?;
                 let migrator = migrator(migrations);
-                check_on(&migrator, &mut Server { pool: &pool, conn }).await
+                let mut session = Session::new(&pool, migrator.policy(), conn);
+                check_on(&migrator, &mut session).await
             }
             .await;
             pool.close().await;
@@ -474,45 +474,16 @@ mod server {
         Ok(report)
     }
 
-    /// A pool of the check's database, and one connection of it for the down files and
-    /// the schema reads (the migrating runs take their own).
-    struct Server<'p, DB: Backend> {
-        pool: &'p Pool<DB>,
-        conn: PoolConnection<DB>,
-    }
-
-    impl<DB> engine::Sql for Server<'_, DB>
-    where
-        DB: Backend,
-        PoolConnection<DB>: Operations,
-    {
-        type Error = sqlx::Error;
-
-        fn dialect(&self) -> Dialect {
-            DB::DIALECT
-        }
-
-        async fn script(&mut self, sql: &str) -> Result<(), sqlx::Error> {
-            self.conn.statement(sql).await
-        }
-
-        async fn bind(&mut self, sql: &str, values: Vec<Value>) -> Result<(), sqlx::Error> {
-            self.conn.bind_execute(sql, values).await
-        }
-
-        async fn rows(&mut self, sql: &str) -> Result<Vec<engine::TextRow>, sqlx::Error> {
-            self.conn.text_rows(sql).await
-        }
-    }
-
-    impl<DB> Subject for Server<'_, DB>
+    /// The driver's own session on the check's database runs the down files and the
+    /// schema reads; the migrating runs take connections of their own from its pool.
+    impl<DB> Subject for Session<'_, DB>
     where
         DB: Backend,
         PoolConnection<DB>: Operations,
     {
         async fn up(&mut self, migrator: &Migrator, version: Version) -> Result<(), Error> {
             migrator
-                .run_async_to(self.pool, Some(version))
+                .run_async_to(self.pool(), Some(version))
                 .await
                 .map(drop)
         }
