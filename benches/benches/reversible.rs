@@ -99,22 +99,6 @@ fn row(backend: &str, size: u64, ours: Duration, sqlx: Duration) {
     );
 }
 
-/// `url` (`postgres://…/db`, maybe with `?…`) with its database replaced by `database`.
-fn with_database(url: &str, database: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let authority = base.find("://").map_or(0, |i| i + 3);
-    let base = match base[authority..].find('/') {
-        Some(slash) => &base[..authority + slash],
-        None => base,
-    };
-    match query {
-        Some(query) => format!("{base}/{database}?{query}"),
-        None => format!("{base}/{database}"),
-    }
-}
-
 async fn sqlx_postgres(admin: &PgPool, url: &str, migrator: &SqlxMigrator) {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     let name = format!(
@@ -126,7 +110,9 @@ async fn sqlx_postgres(admin: &PgPool, url: &str, migrator: &SqlxMigrator) {
         .execute(admin)
         .await
         .unwrap();
-    let pool = PgPool::connect(&with_database(url, &name)).await.unwrap();
+    let pool = PgPool::connect(&schema_benches::with_database(url, &name))
+        .await
+        .unwrap();
     migrator.run(&pool).await.unwrap();
     migrator.undo(&pool, 0).await.unwrap();
     migrator.run(&pool).await.unwrap();

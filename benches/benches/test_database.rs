@@ -78,22 +78,6 @@ fn ms(d: Duration) -> String {
     }
 }
 
-/// `url` (`postgres://…/db`, maybe with `?…`) with its database replaced by `database`.
-fn with_database(url: &str, database: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let authority = base.find("://").map_or(0, |i| i + 3);
-    let base = match base[authority..].find('/') {
-        Some(slash) => &base[..authority + slash],
-        None => base,
-    };
-    match query {
-        Some(query) => format!("{base}/{database}?{query}"),
-        None => format!("{base}/{database}"),
-    }
-}
-
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 
 fn next_name(prefix: &str) -> String {
@@ -111,7 +95,9 @@ async fn fresh_postgres(admin: &PgPool, url: &str, migrations: &'static Migratio
         .execute(admin)
         .await
         .unwrap();
-    let pool = PgPool::connect(&with_database(url, &name)).await.unwrap();
+    let pool = PgPool::connect(&schema_benches::with_database(url, &name))
+        .await
+        .unwrap();
     Migrator::with_policy(migrations, policy())
         .run_async(&pool)
         .await

@@ -109,3 +109,28 @@ pub fn generated(count: u64) -> &'static Migrations {
         "migrations",
     )))
 }
+
+/// A server URL with its database replaced by `name`, keeping any query string.
+///
+/// ```
+/// assert_eq!(
+///     schema_benches::with_database("postgres://u@h/db?sslmode=off", "x"),
+///     "postgres://u@h/x?sslmode=off"
+/// );
+/// ```
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let path_start = base[authority_start..]
+        .find('/')
+        .map_or(base.len(), |i| authority_start + i);
+    let mut out = format!("{}/{name}", &base[..path_start]);
+    if let Some(query) = query {
+        out.push('?');
+        out.push_str(query);
+    }
+    out
+}

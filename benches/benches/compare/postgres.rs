@@ -23,24 +23,6 @@ pub struct Server {
     created: RefCell<Vec<String>>,
 }
 
-/// `url` with its database replaced by `name`, keeping any query string.
-pub fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let authority_start = base.find("://").map_or(0, |i| i + 3);
-    let path_start = base[authority_start..]
-        .find('/')
-        .map_or(base.len(), |i| authority_start + i);
-    let mut out = format!("{}/{name}", &base[..path_start]);
-    if let Some(query) = query {
-        out.push('?');
-        out.push_str(query);
-    }
-    out
-}
-
 impl Server {
     /// The server to use, or why there is none.
     pub fn from_env(runtime: &Runtime) -> Result<Server, String> {
@@ -66,7 +48,7 @@ impl Server {
     }
 
     pub fn database_url(&self, name: &str) -> String {
-        with_database(&self.url, name)
+        schema_benches::with_database(&self.url, name)
     }
 
     /// The name of this run's database `suffix`.
