@@ -33,7 +33,7 @@ pub(crate) use self::record::{Adoption, baseline, repair};
 pub(crate) use self::revert::revert;
 use crate::drift::Fingerprint;
 use crate::error::Error;
-use crate::migrator::{Statements, Value, version_to_sql};
+use crate::migrator::{Audit, Statements, Value, version_to_sql};
 use crate::report::Report;
 use crate::sql_text::{Dialect, kind};
 use crate::{Migration, Migrator, Progress, Version};
@@ -182,6 +182,7 @@ async fn run_locked<D: Driver>(
         migrator,
         driver,
         statements,
+        &audit,
         &plan.pending,
         &mut report,
         total,
@@ -252,6 +253,7 @@ async fn apply_pending<D: Driver>(
     migrator: &Migrator,
     driver: &mut D,
     statements: &Statements,
+    audit: &Audit,
     pending: &[&'static Migration],
     report: &mut Report,
     total: usize,
@@ -269,7 +271,6 @@ async fn apply_pending<D: Driver>(
     let dialect = driver.dialect();
     let transactional_ddl = dialect.transactional_ddl();
     let grouped = driver.groups() && migrator.policy().groups_transactions() && transactional_ddl;
-    let audit = migrator.audit();
     let mut index = 0;
     while index < pending.len() {
         let migration = pending[index];
