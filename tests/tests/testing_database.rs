@@ -96,6 +96,88 @@ async fn execute(server: Option<Server>, db: &TestDatabase, sql: &'static str) {
         .unwrap());
 }
 
+/// Removes a template and its spare copies (waiting first for the spares this process is
+/// making), so that the next `TestDatabase` of its set makes the template again.
+async fn forget_template(server: Option<Server>, template: &str) {
+    schema_runtime::testing::settle();
+    match server {
+        None => {
+            let path = std::path::Path::new(template);
+            for spare in spares(server, template).await {
+                let _ = std::fs::remove_file(path.with_file_name(format!("{spare}.db")));
+            }
+            std::fs::remove_file(path).unwrap();
+        }
+        Some(Server::Postgres) => {
+            let pool = PgPool::connect(&base(server).unwrap()).await.unwrap();
+            let mut sql = vec![
+                format!("ALTER DATABASE {template} WITH IS_TEMPLATE false"),
+                format!("DROP DATABASE IF EXISTS {template}"),
+            ];
+            for spare in spares(server, template).await {
+                sql.push(format!("DROP DATABASE IF EXISTS {spare}"));
+            }
+            for sql in sql {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+            pool.close().await;
+        }
+        Some(Server::Mysql) => {
+            let pool = MySqlPool::connect(&base(server).unwrap()).await.unwrap();
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {template}"
+            )))
+            .execute(&pool)
+            .await
+            .unwrap();
+            pool.close().await;
+        }
+    }
+}
+
+/// The names of the spare copies of a template (PostgreSQL databases; SQLite files, by
+/// their stems), sorted.
+async fn spares(server: Option<Server>, template: &str) -> Vec<String> {
+    let key = template_key(template);
+    let prefix = format!("schema_tsp_{key}_");
+    let mut names: Vec<String> = match server {
+        None => std::fs::read_dir(std::path::Path::new(template).parent().unwrap())
+            .unwrap()
+            .flatten()
+            .filter_map(|entry| entry.file_name().to_str().map(str::to_owned))
+            .filter(|file| file.starts_with(&prefix) && file.ends_with(".db"))
+            .map(|file| file.trim_end_matches(".db").to_owned())
+            .collect(),
+        Some(Server::Postgres) => {
+            let pool = PgPool::connect(&base(server).unwrap()).await.unwrap();
+            let names = sqlx::query_scalar(
+                "SELECT datname FROM pg_database WHERE starts_with(datname, $1)",
+            )
+            .bind(&prefix)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+            pool.close().await;
+            names
+        }
+        Some(Server::Mysql) => Vec::new(),
+    };
+    names.sort();
+    names
+}
+
+/// The key in a template's name or path.
+fn template_key(template: &str) -> String {
+    let name = std::path::Path::new(template)
+        .file_stem()
+        .and_then(|stem| stem.to_str())
+        .unwrap_or(template);
+    name.trim_start_matches("schema_tpl_").to_owned()
+}
+
 const MIGRATIONS_RECORDED: &str =
     "SELECT COUNT(*) FROM schema_history WHERE kind = 'migration' AND state = 'applied'";
 const ACCOUNTS: &str = "SELECT COUNT(*) FROM accounts";
@@ -150,6 +232,8 @@ async fn copies_are_isolated_and_recorded(server: Option<Server>) {
     let name = first.name().to_owned();
     assert!(exists(server, &base_url, &name).await);
     drop(first);
+    // A server's database is removed in the background; settle() waits for it.
+    schema_runtime::testing::settle();
     assert!(!exists(server, &base_url, &name).await, "dropped: {name}");
     let name = second.name().to_owned();
     second.close().await.unwrap();
@@ -194,13 +278,13 @@ async fn seeds_only_on_request(server: Option<Server>) {
 
 /// Many callers at once, with no template yet, all get their own migrated copy from one
 /// template.
-async fn many_at_once(server: Option<Server>, forget_template: impl AsyncFnOnce(&str)) {
+async fn many_at_once(server: Option<Server>, forget: bool) {
     let Some(base_url) = base(server) else { return };
-    {
+    if forget {
         let probe = TestDatabase::new(&REVERSIBLE, &base_url).await.unwrap();
         let template = probe.template().to_owned();
         drop(probe);
-        forget_template(&template).await;
+        forget_template(server, &template).await;
     }
     let tasks: Vec<_> = (0..8)
         .map(|_| {
@@ -278,36 +362,19 @@ async fn mysql_seeds_only_on_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_many_at_once() {
-    many_at_once(None, async |template: &str| {
-        let _ = std::fs::remove_file(template);
-    })
-    .await;
+    many_at_once(None, true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_many_at_once() {
-    let server = Some(Server::Postgres);
-    many_at_once(server, async |template: &str| {
-        let pool = PgPool::connect(&base(server).unwrap()).await.unwrap();
-        for sql in [
-            format!("ALTER DATABASE {template} WITH IS_TEMPLATE false"),
-            format!("DROP DATABASE IF EXISTS {template}"),
-        ] {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                .execute(&pool)
-                .await
-                .unwrap();
-        }
-        pool.close().await;
-    })
-    .await;
+    many_at_once(Some(Server::Postgres), true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mysql_many_at_once() {
     // The template is kept: this process remembers it is up to date, and the others
     // find it so under the lock.
-    many_at_once(Some(Server::Mysql), async |_: &str| {}).await;
+    many_at_once(Some(Server::Mysql), false).await;
 }
 
 /// The blocking flavour, for rusqlite users: no runtime needed, and a server's database
@@ -323,6 +390,7 @@ fn blocking_flavour() {
     drop(conn);
     let path = db.name().to_owned();
     drop(db);
+    schema_runtime::testing::settle();
     assert!(!std::path::Path::new(&path).exists());
 
     if let Some(url) = Server::Postgres.url() {
@@ -366,6 +434,40 @@ async fn leftovers_of_dead_processes_are_removed(server: Option<Server>) {
         }
     }
     assert!(exists(server, &base_url, &dead).await);
+    // Spares of another migration set: made long ago (removed), made now by a process
+    // that is gone (a whole copy: kept), and on SQLite half copied by a process that is
+    // gone (removed).
+    let host = db.name().rsplit('_').nth(2).unwrap().to_owned();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let old_spare = format!("schema_tsp_00000000000000aa_1000_{host}_4194399_0");
+    let recent_spare = format!("schema_tsp_00000000000000aa_{now}_{host}_4194399_1");
+    let half_spare = format!("schema_tsp_00000000000000aa_{now}_{host}_4194399_2");
+    let templates = std::path::Path::new(db.template())
+        .parent()
+        .unwrap()
+        .to_owned();
+    let spare_path = |name: &str, extension: &str| templates.join(format!("{name}.{extension}"));
+    match server {
+        None => {
+            std::fs::write(spare_path(&old_spare, "db"), b"").unwrap();
+            std::fs::write(spare_path(&recent_spare, "db"), b"").unwrap();
+            std::fs::write(spare_path(&half_spare, "building"), b"").unwrap();
+        }
+        Some(Server::Postgres) => {
+            let pool = PgPool::connect(&base_url).await.unwrap();
+            for name in [&old_spare, &recent_spare] {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+            pool.close().await;
+        }
+        Some(Server::Mysql) => {}
+    }
     let status = std::process::Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "child_process_makes_a_database", "--quiet"])
         .env("SCHEMA_TDB_CHILD_URL", &base_url)
@@ -382,6 +484,40 @@ async fn leftovers_of_dead_processes_are_removed(server: Option<Server>) {
         exists(server, &base_url, db.name()).await,
         "a live one is kept"
     );
+    match server {
+        None => {
+            assert!(
+                !spare_path(&old_spare, "db").exists(),
+                "an old spare is removed"
+            );
+            assert!(
+                !spare_path(&half_spare, "building").exists(),
+                "a half copy is removed"
+            );
+            assert!(
+                spare_path(&recent_spare, "db").exists(),
+                "a recent spare is kept"
+            );
+            std::fs::remove_file(spare_path(&recent_spare, "db")).unwrap();
+        }
+        Some(Server::Postgres) => {
+            assert!(
+                !exists(server, &base_url, &old_spare).await,
+                "an old spare is removed"
+            );
+            assert!(
+                exists(server, &base_url, &recent_spare).await,
+                "a recent spare is kept"
+            );
+            let pool = PgPool::connect(&base_url).await.unwrap();
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE {recent_spare}")))
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+        }
+        Some(Server::Mysql) => {}
+    }
 }
 
 #[tokio::test]
@@ -551,11 +687,13 @@ async fn child_process_makes_a_database() {
         migrations.migrations().len() as i64
     );
     println!("TDB_HISTORY {:?}", texts(server, &db, APPLIED_AT).await);
+    // Dropped at the end of the test: removed before the process exits.
+    println!("TDB_NAME {}", db.name());
 }
 
 /// Four test processes start at once with no template yet (cargo nextest runs one
 /// process per test): every one gets its database, all from one template migrated once.
-async fn processes_at_once(server: Option<Server>, fixture: &str, forget: impl AsyncFnOnce(&str)) {
+async fn processes_at_once(server: Option<Server>, fixture: &str) {
     let Some(base_url) = base(server) else { return };
     let migrations = schema_tests::fixture(fixture).unwrap();
     let template = TestDatabase::new(migrations, &base_url)
@@ -563,7 +701,7 @@ async fn processes_at_once(server: Option<Server>, fixture: &str, forget: impl A
         .unwrap()
         .template()
         .to_owned();
-    forget(&template).await;
+    forget_template(server, &template).await;
     let children: Vec<_> = (0..4)
         .map(|_| {
             std::process::Command::new(std::env::current_exe().unwrap())
@@ -575,7 +713,7 @@ async fn processes_at_once(server: Option<Server>, fixture: &str, forget: impl A
                 .unwrap()
         })
         .collect();
-    let mut histories = Vec::new();
+    let (mut histories, mut names) = (Vec::new(), Vec::new());
     for child in children {
         let output = child.wait_with_output().unwrap();
         assert!(output.status.success(), "a child process failed");
@@ -586,6 +724,18 @@ async fn processes_at_once(server: Option<Server>, fixture: &str, forget: impl A
             .unwrap_or_else(|| panic!("no history printed: {stdout}"))
             .to_owned();
         histories.push(history);
+        let name = stdout
+            .lines()
+            .find_map(|line| line.strip_prefix("TDB_NAME "))
+            .unwrap_or_else(|| panic!("no name printed: {stdout}"))
+            .to_owned();
+        names.push(name);
+    }
+    for name in names {
+        assert!(
+            !exists(server, &base_url, &name).await,
+            "{name} was removed before its process exited"
+        );
     }
     assert!(
         histories.windows(2).all(|w| w[0] == w[1]),
@@ -595,43 +745,88 @@ async fn processes_at_once(server: Option<Server>, fixture: &str, forget: impl A
 
 #[tokio::test]
 async fn sqlite_processes_at_once() {
-    processes_at_once(None, "diesel_converted_sqlite", async |template: &str| {
-        std::fs::remove_file(template).unwrap();
-    })
-    .await;
+    processes_at_once(None, "diesel_converted_sqlite").await;
 }
 
 #[tokio::test]
 async fn postgres_processes_at_once() {
-    let server = Some(Server::Postgres);
-    processes_at_once(server, "concurrent_index", async |template: &str| {
-        let pool = PgPool::connect(&base(server).unwrap()).await.unwrap();
-        for sql in [
-            format!("ALTER DATABASE {template} WITH IS_TEMPLATE false"),
-            format!("DROP DATABASE IF EXISTS {template}"),
-        ] {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                .execute(&pool)
-                .await
-                .unwrap();
-        }
-        pool.close().await;
-    })
-    .await;
+    processes_at_once(Some(Server::Postgres), "concurrent_index").await;
 }
 
 #[tokio::test]
 async fn mysql_processes_at_once() {
-    let server = Some(Server::Mysql);
-    processes_at_once(server, "broken_down", async |template: &str| {
-        let pool = MySqlPool::connect(&base(server).unwrap()).await.unwrap();
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {template}"
-        )))
-        .execute(&pool)
-        .await
-        .unwrap();
-        pool.close().await;
-    })
-    .await;
+    processes_at_once(Some(Server::Mysql), "broken_down").await;
+}
+
+/// A migration set of its own for this run, so that no other test touches its spares.
+fn set_of_this_run(label: &str) -> &'static schema_runtime::Migrations {
+    use schema_runtime::{Checksum, Migration, Migrations, Version};
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let sql: &'static str = Box::leak(
+        format!(
+            "-- {label} {} {stamp}\nCREATE TABLE probe (id INTEGER PRIMARY KEY);\n",
+            std::process::id()
+        )
+        .into_boxed_str(),
+    );
+    let migrations = Box::leak(Box::new([Migration::new(
+        Version::new(1),
+        "probe",
+        sql,
+        Checksum::of_file(sql.as_bytes()),
+        "migrations/1_probe.sql",
+    )]));
+    Box::leak(Box::new(Migrations::new(migrations, &[], "", "migrations")))
+}
+
+/// Spare copies: after a test database is made, spares of its template are made in the
+/// background; the next test database is one of them renamed (it is gone from the
+/// spares at once), whole and migrated; and the spares are made again.
+async fn spares_are_taken_and_made_again(server: Option<Server>) {
+    let Some(base_url) = base(server) else { return };
+    let wanted: usize = std::env::var("SCHEMA_TEST_SPARES")
+        .ok()
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(2);
+    if wanted == 0 {
+        eprintln!("skipped: SCHEMA_TEST_SPARES=0 turns spares off");
+        return;
+    }
+    let migrations = set_of_this_run("spares");
+    let first = TestDatabase::new(migrations, &base_url).await.unwrap();
+    let template = first.template().to_owned();
+    schema_runtime::testing::settle();
+    let ready = spares(server, &template).await;
+    assert_eq!(ready.len(), wanted, "spares made: {ready:?}");
+
+    let second = TestDatabase::new(migrations, &base_url).await.unwrap();
+    let after = spares(server, &template).await;
+    let taken: Vec<&String> = ready.iter().filter(|s| !after.contains(s)).collect();
+    assert_eq!(taken.len(), 1, "one spare taken: {ready:?}, then {after:?}");
+    assert_eq!(scalar_i64(server, &second, MIGRATIONS_RECORDED).await, 1);
+    assert_eq!(texts(server, &second, STAMP).await, ["test"]);
+    assert_eq!(
+        texts(server, &first, APPLIED_AT).await,
+        texts(server, &second, APPLIED_AT).await,
+        "a spare is a copy of the template"
+    );
+
+    schema_runtime::testing::settle();
+    assert_eq!(spares(server, &template).await.len(), wanted, "made again");
+    drop((first, second));
+    forget_template(server, &template).await;
+    assert!(spares(server, &template).await.is_empty());
+}
+
+#[tokio::test]
+async fn sqlite_spares_are_taken_and_made_again() {
+    spares_are_taken_and_made_again(None).await;
+}
+
+#[tokio::test]
+async fn postgres_spares_are_taken_and_made_again() {
+    spares_are_taken_and_made_again(Some(Server::Postgres)).await;
 }

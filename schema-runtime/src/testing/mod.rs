@@ -38,7 +38,7 @@ mod database;
 mod reversible;
 
 /// A migrated database per test ([`TestDatabase`]).
-pub use database::{TestDatabase, TestDatabaseBuilder};
+pub use database::{TestDatabase, TestDatabaseBuilder, settle};
 
 /// Every down file checked against its migration ([`check_reversible`]).
 pub use reversible::*;

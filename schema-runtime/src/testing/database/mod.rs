@@ -43,6 +43,7 @@ use sha2::{Digest, Sha256};
 
 use crate::{Environment, Error, Migrations, Policy};
 
+mod background;
 #[cfg(feature = "sqlx-mysql")]
 mod mysql;
 #[cfg(feature = "sqlx-postgres")]
@@ -261,22 +262,37 @@ impl Drop for TestDatabase {
             return;
         }
         let kind = self.kind.clone();
-        let result = match kind {
+        let name = self.name().to_owned();
+        let warn = move |result: Result<(), Error>| {
+            if let Err(error) = result {
+                eprintln!("warning: the test database {name} was not removed: {error}");
+            }
+        };
+        // Removed in the background, so the test does not wait for `DROP DATABASE` or
+        // for a large file's unlinking; the process waits for it at its exit.
+        background::spawn(background::Work::Removal, move || match kind {
             #[cfg(feature = "rusqlite")]
-            Kind::Sqlite { .. } => finish_now(remove(kind)),
+            Kind::Sqlite { .. } => warn(finish_now(remove(kind))),
             #[cfg(feature = "async-runner")]
-            _ => on_own_runtime(remove(kind)),
+            _ => warn(block_on_own_runtime(remove(kind))),
             #[cfg(not(feature = "async-runner"))]
             #[allow(unreachable_patterns)]
-            _ => Ok(()),
-        };
-        if let Err(error) = result {
-            eprintln!(
-                "warning: the test database {} was not removed: {error}",
-                self.name()
-            );
+            _ => {}
+        });
+        if background::DROP_WAITS {
+            background::wait(true, None);
         }
     }
+}
+
+/// Blocks until this process's background work for test databases is done: the removal
+/// of every dropped database, and the spare copies being made for the next tests.
+///
+/// A test never needs it: dropped databases are removed before the process exits, and a
+/// spare not yet made only means the next test copies the template itself. It is for a
+/// test that looks at the server afterwards, and for benchmarks that time a test alone.
+pub fn settle() {
+    background::wait(false, None);
 }
 
 /// Runs a future that never waits (the SQLite removal) to its end without a runtime.
@@ -296,20 +312,25 @@ fn finish_now<T>(future: impl Future<Output = T>) -> T {
 fn on_own_runtime<T: Send + 'static>(
     future: impl Future<Output = Result<T, Error>> + Send + 'static,
 ) -> Result<T, Error> {
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| Error::database("starting a runtime for the test database", e))?;
-        runtime.block_on(future)
-    })
-    .join()
-    .unwrap_or_else(|_| {
-        Err(Error::database_message(
-            "making or removing the test database",
-            "its thread panicked",
-        ))
-    })
+    std::thread::spawn(move || block_on_own_runtime(future))
+        .join()
+        .unwrap_or_else(|_| {
+            Err(Error::database_message(
+                "making or removing the test database",
+                "its thread panicked",
+            ))
+        })
+}
+
+/// Runs `future` to its end on a new current-thread runtime, on the calling thread
+/// (which must not be running one).
+#[cfg(feature = "async-runner")]
+fn block_on_own_runtime<T>(future: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::database("starting a runtime for the test database", e))?
+        .block_on(future)
 }
 
 async fn remove(kind: Kind) -> Result<(), Error> {
@@ -372,8 +393,23 @@ fn not_built(url: &str) -> Error {
 }
 
 /// The template key: 16 hex digits of a SHA-256 over every migration's version and
-/// checksum, in order.
-pub(crate) fn key(migrations: &Migrations) -> String {
+/// checksum, in order. Worked out once per migration set and process (a set is
+/// `'static`, so its address names it), not once per test.
+pub(crate) fn key(migrations: &'static Migrations) -> String {
+    static KEYS: std::sync::Mutex<Vec<(usize, String)>> = std::sync::Mutex::new(Vec::new());
+    let address = std::ptr::from_ref(migrations) as usize;
+    let mut keys = KEYS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, key)) = keys.iter().find(|(at, _)| *at == address) {
+        return key.clone();
+    }
+    let key = hash_key(migrations);
+    keys.push((address, key.clone()));
+    key
+}
+
+fn hash_key(migrations: &Migrations) -> String {
     let mut hash = Sha256::new();
     for migration in migrations.migrations() {
         hash.update(format!("{} {}\n", migration.version(), migration.checksum()).as_bytes());
@@ -391,36 +427,119 @@ fn host_tag() -> String {
 
 /// A name for the next test database of this process: `<prefix><key>_<host>_<pid>_<n>`.
 fn instance_name(key: &str) -> String {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
     format!(
         "{INSTANCE_PREFIX}{key}_{}_{}_{}",
         host_tag(),
         std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
+        next_number()
     )
 }
 
+/// A name for a spare copy of a template:
+/// `<spare prefix><key>_<unix seconds>_<host>_<pid>_<n>`. The time lets a later run
+/// remove the spares of a migration set no longer used.
+#[cfg_attr(
+    not(any(feature = "rusqlite", feature = "sqlx-postgres")),
+    allow(dead_code)
+)]
+fn spare_name(key: &str) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    format!(
+        "{SPARE_PREFIX}{key}_{now}_{}_{}_{}",
+        host_tag(),
+        std::process::id(),
+        next_number()
+    )
+}
+
+fn next_number() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
 const INSTANCE_PREFIX: &str = "schema_tdb_";
+/// Spare copies, made ahead for the next test ([`spare_name`]).
+const SPARE_PREFIX: &str = "schema_tsp_";
 #[cfg(any(feature = "sqlx-postgres", feature = "sqlx-mysql"))]
 const TEMPLATE_PREFIX: &str = "schema_tpl_";
+
+/// How long the spares of another migration set are kept: a set not used for this long
+/// (edited since, or another branch's) gives its spares back.
+const SPARES_KEPT: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// The parts of one of our names after its prefix: the key, then (spares only) the
+/// time, then the host, the process id and a number.
+struct NameParts<'a> {
+    key: &'a str,
+    time: Option<u64>,
+    host: &'a str,
+    pid: &'a str,
+}
+
+fn name_parts(name: &str) -> Option<NameParts<'_>> {
+    if let Some(rest) = name.strip_prefix(INSTANCE_PREFIX) {
+        let parts: Vec<&str> = rest.split('_').collect();
+        let [key, host, pid, _n] = parts[..] else {
+            return None;
+        };
+        Some(NameParts {
+            key,
+            time: None,
+            host,
+            pid,
+        })
+    } else if let Some(rest) = name.strip_prefix(SPARE_PREFIX) {
+        let parts: Vec<&str> = rest.split('_').collect();
+        let [key, time, host, pid, _n] = parts[..] else {
+            return None;
+        };
+        Some(NameParts {
+            key,
+            time: Some(time.parse().ok()?),
+            host,
+            pid,
+        })
+    } else {
+        None
+    }
+}
 
 /// Whether a name of ours belongs to a process of this machine that is gone, so that
 /// what it left may be removed. Unknown (no `/proc`) means not.
 fn left_by_dead_process(name: &str) -> bool {
-    let Some(rest) = name.strip_prefix(INSTANCE_PREFIX) else {
+    let Some(parts) = name_parts(name) else {
         return false;
     };
-    let parts: Vec<&str> = rest.split('_').collect();
-    let [_key, host, pid, _n] = parts[..] else {
-        return false;
-    };
-    if host != host_tag() || !Path::new("/proc/self").exists() {
+    if parts.host != host_tag() || !Path::new("/proc/self").exists() {
         return false;
     }
-    match pid.parse::<u32>() {
+    match parts.pid.parse::<u32>() {
         Ok(pid) => pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists(),
         Err(_) => false,
     }
+}
+
+/// Whether a spare belongs to another migration set than `key` and was made longer ago
+/// than [`SPARES_KEPT`].
+#[cfg_attr(
+    not(any(feature = "rusqlite", feature = "sqlx-postgres")),
+    allow(dead_code)
+)]
+fn stale_spare(name: &str, key: &str) -> bool {
+    let Some(NameParts {
+        key: of,
+        time: Some(time),
+        ..
+    }) = name_parts(name)
+    else {
+        return false;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    of != key && now.saturating_sub(time) > SPARES_KEPT.as_secs()
 }
 
 /// The policy a template is migrated with: test, no lock file written.

@@ -26,22 +26,30 @@ pub(super) async fn create(
     let key = key(migrations);
     let template = format!("{TEMPLATE_PREFIX}{key}");
     let (admin_url, mut conn) = admin(base_url).await?;
-    remove_leftovers(&mut conn).await;
-    let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
-        .bind(&template)
-        .fetch_optional(&mut conn)
-        .await
-        .map_err(failed("looking for the template database"))?;
-    if found.is_none() {
-        make_template(&mut conn, &admin_url, migrations, &key, &template).await?;
-    }
-    let name = instance_name(&key);
-    conn.execute(AssertSqlSafe(format!(
-        "CREATE DATABASE {name} TEMPLATE {template}"
-    )))
+    remove_leftovers(&admin_url, &key);
+    // The template and this set's spares, in one read.
+    let found: Vec<String> = sqlx::query_scalar(
+        "SELECT datname FROM pg_database WHERE datname = $1 OR datname LIKE $2 ORDER BY random()",
+    )
+    .bind(&template)
+    .bind(spare_pattern(&key))
+    .fetch_all(&mut conn)
     .await
-    .map_err(failed(format!("creating {name} from {template}")))?;
+    .map_err(failed("looking for the template database"))?;
+    let name = instance_name(&key);
+    let claimed = claim_spare(&mut conn, &found, &template, &name).await;
+    if !claimed {
+        if !found.contains(&template) {
+            make_template(&mut conn, &admin_url, migrations, &key, &template).await?;
+        }
+        conn.execute(AssertSqlSafe(format!(
+            "CREATE DATABASE {name} TEMPLATE {template}"
+        )))
+        .await
+        .map_err(failed(format!("creating {name} from {template}")))?;
+    }
     let _ = conn.close().await;
+    make_spares(&admin_url, &key, &template);
     let url = with_database(base_url, &name)?;
     let database = TestDatabase {
         url,
@@ -60,6 +68,87 @@ pub(super) async fn create(
         seeded?;
     }
     Ok(database)
+}
+
+/// `LIKE` pattern of the spares of a key (`_` escaped).
+fn spare_pattern(key: &str) -> String {
+    format!("{}{key}\\_%", SPARE_PREFIX.replace('_', "\\_"))
+}
+
+/// Takes one of the spares in `found` by renaming it to `name`: a rename is atomic, so
+/// of many processes reaching for one spare one gets it and the others try the next.
+/// Nobody connects to a spare, so nothing blocks the rename.
+async fn claim_spare(
+    conn: &mut PgConnection,
+    found: &[String],
+    template: &str,
+    name: &str,
+) -> bool {
+    for spare in found.iter().filter(|spare| *spare != template) {
+        let renamed = conn
+            .execute(AssertSqlSafe(format!(
+                "ALTER DATABASE {spare} RENAME TO {name}"
+            )))
+            .await;
+        if renamed.is_ok() {
+            return true;
+        }
+    }
+    false
+}
+
+/// Makes spare copies of the template in the background until the server holds
+/// [`spares_wanted`](background::spares_wanted) of them (counting those other processes
+/// are making), so that the next test renames one instead of waiting for a copy.
+fn make_spares(admin_url: &str, key: &str, template: &str) {
+    let wanted = background::spares_wanted();
+    if wanted == 0 {
+        return;
+    }
+    let Some(guard) = background::sole_maker(key) else {
+        return;
+    };
+    let (admin_url, key, template) = (admin_url.to_owned(), key.to_owned(), template.to_owned());
+    background::spawn(background::Work::Spare, move || {
+        let _guard = guard;
+        let made = block_on_own_runtime(async {
+            let mut conn = PgConnection::connect(&admin_url)
+                .await
+                .map_err(failed("connecting to make spare test databases"))?;
+            loop {
+                let (ready, in_flight): (i64, i64) = sqlx::query_as(
+                    "SELECT (SELECT count(*) FROM pg_database WHERE datname LIKE $1), \
+                            (SELECT count(*) FROM pg_stat_activity WHERE state = 'active' \
+                                AND pid <> pg_backend_pid() AND query LIKE $2)",
+                )
+                .bind(spare_pattern(&key))
+                .bind(format!("CREATE DATABASE {}%", spare_pattern(&key)))
+                .fetch_one(&mut conn)
+                .await
+                .map_err(failed("counting the spare test databases"))?;
+                if (ready + in_flight) as usize >= wanted {
+                    break;
+                }
+                let spare = spare_name(&key);
+                let created = conn
+                    .execute(AssertSqlSafe(format!(
+                        "CREATE DATABASE {spare} TEMPLATE {template}"
+                    )))
+                    .await;
+                match created {
+                    Ok(_) => {}
+                    // The template was dropped: nothing to copy until a test makes it.
+                    Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("3D000") => break,
+                    Err(e) => return Err(failed(format!("making the spare {spare}"))(e)),
+                }
+            }
+            let _ = conn.close().await;
+            Ok(())
+        });
+        if let Err(error) = made {
+            eprintln!("warning: no spare test database made: {error}");
+        }
+    });
 }
 
 /// Makes the template under the key's advisory lock: migrated under a temporary name,
@@ -128,25 +217,45 @@ async fn make_template_locked(
     Ok(())
 }
 
-/// Drops, once per process, the test databases of this machine's processes that are
-/// gone (a crashed or killed run). Best effort.
-async fn remove_leftovers(conn: &mut PgConnection) {
+/// Drops, once per process and in the background, the test databases of this machine's
+/// processes that are gone (a crashed or killed run) and the spares of other migration
+/// sets unused for [`SPARES_KEPT`]. Best effort.
+fn remove_leftovers(admin_url: &str, key: &str) {
     static DONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     if DONE.swap(true, Ordering::Relaxed) {
         return;
     }
-    let names: Vec<String> =
-        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'schema\\_tdb\\_%'")
-            .fetch_all(&mut *conn)
+    let (admin_url, key) = (admin_url.to_owned(), key.to_owned());
+    background::spawn(background::Work::Removal, move || {
+        let _ = block_on_own_runtime(async {
+            let mut conn = PgConnection::connect(&admin_url)
+                .await
+                .map_err(failed("connecting to remove leftovers"))?;
+            let names: Vec<String> = sqlx::query_scalar(
+                "SELECT datname FROM pg_database \
+                 WHERE datname LIKE 'schema\\_tdb\\_%' OR datname LIKE 'schema\\_tsp\\_%'",
+            )
+            .fetch_all(&mut conn)
             .await
-            .unwrap_or_default();
-    for name in names.into_iter().filter(|n| left_by_dead_process(n)) {
-        let _ = conn
-            .execute(AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-            )))
-            .await;
-    }
+            .map_err(failed("listing leftovers"))?;
+            let leftovers = names.into_iter().filter(|name| {
+                if name.starts_with(SPARE_PREFIX) {
+                    stale_spare(name, &key)
+                } else {
+                    left_by_dead_process(name)
+                }
+            });
+            for name in leftovers {
+                let _ = conn
+                    .execute(AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .await;
+            }
+            let _ = conn.close().await;
+            Ok::<_, Error>(())
+        });
+    });
 }
 
 pub(super) async fn drop_database(admin_url: &str, name: &str) -> Result<(), Error> {

@@ -37,13 +37,16 @@ pub(super) fn create(
         drop(lock);
     }
     let instances = folder("schema-runtime-tests")?;
-    remove_leftovers(&instances, &templates);
+    remove_leftovers(&instances, &templates, &key);
     let path = instances.join(format!("{}.db", instance_name(&key)));
-    std::fs::copy(&template, &path).map_err(io(format!(
-        "copying {} to {}",
-        template.display(),
-        path.display()
-    )))?;
+    if !claim_spare(&templates, &key, &path) {
+        std::fs::copy(&template, &path).map_err(io(format!(
+            "copying {} to {}",
+            template.display(),
+            path.display()
+        )))?;
+    }
+    make_spares(&templates, &key, &template);
     let database = TestDatabase {
         url: format!("sqlite:{}", path.display()),
         kind: Kind::Sqlite { path },
@@ -82,13 +85,79 @@ fn make_template(
     migrated
 }
 
-/// Removes, once per process, the files of this machine's processes that are gone.
-fn remove_leftovers(instances: &Path, templates: &Path) {
+/// The spares of `key` in the templates folder, ready (`.db`) and being copied
+/// (`.building`).
+fn spares(templates: &Path, key: &str) -> (Vec<PathBuf>, usize) {
+    let prefix = format!("{SPARE_PREFIX}{key}_");
+    let (mut ready, mut building) = (Vec::new(), 0);
+    for entry in std::fs::read_dir(templates).into_iter().flatten().flatten() {
+        let file = entry.file_name();
+        let Some(file) = file.to_str() else { continue };
+        if !file.starts_with(&prefix) {
+            continue;
+        }
+        if file.ends_with(".db") {
+            ready.push(entry.path());
+        } else if file.ends_with(".building") {
+            building += 1;
+        }
+    }
+    (ready, building)
+}
+
+/// Takes a spare copy by renaming it to `path`: a rename is atomic, so of many processes
+/// reaching for one spare one gets it and the others try the next.
+fn claim_spare(templates: &Path, key: &str, path: &Path) -> bool {
+    let (mut ready, _) = spares(templates, key);
+    // Processes starting together reach for different spares first.
+    let turn = std::process::id() as usize % ready.len().max(1);
+    ready.rotate_left(turn);
+    ready
+        .iter()
+        .any(|spare| std::fs::rename(spare, path).is_ok())
+}
+
+/// Copies the template into spares on a background thread until the folder holds
+/// [`spares_wanted`](background::spares_wanted) of them (counting copies other processes
+/// are making), each copied under a `.building` name and renamed when whole.
+fn make_spares(templates: &Path, key: &str, template: &Path) {
+    let wanted = background::spares_wanted();
+    if wanted == 0 {
+        return;
+    }
+    let Some(guard) = background::sole_maker(key) else {
+        return;
+    };
+    let (templates, key, template) = (templates.to_owned(), key.to_owned(), template.to_owned());
+    background::spawn(background::Work::Spare, move || {
+        let _guard = guard;
+        loop {
+            let (ready, building) = spares(&templates, &key);
+            if ready.len() + building >= wanted {
+                return;
+            }
+            let spare = templates.join(spare_name(&key));
+            let partial = spare.with_extension("building");
+            let copied = std::fs::copy(&template, &partial)
+                .and_then(|_| std::fs::rename(&partial, spare.with_extension("db")));
+            if copied.is_err() {
+                // The template was removed, or the disk is full: the next test copies.
+                let _ = std::fs::remove_file(&partial);
+                return;
+            }
+        }
+    });
+}
+
+/// Removes, once per process, the files of this machine's processes that are gone, half
+/// copied spares among them, and the spares of other migration sets unused for
+/// [`SPARES_KEPT`].
+fn remove_leftovers(instances: &Path, templates: &Path, key: &str) {
     static DONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     if DONE.swap(true, Ordering::Relaxed) {
         return;
     }
-    // Test databases, and templates a crashed process was building.
+    // Test databases, templates a crashed process was building, and spares.
     for dir in [instances, templates] {
         let Ok(entries) = std::fs::read_dir(dir) else {
             continue;
@@ -97,7 +166,15 @@ fn remove_leftovers(instances: &Path, templates: &Path) {
             let file = entry.file_name();
             let Some(file) = file.to_str() else { continue };
             let stem = file.split('.').next().unwrap_or_default();
-            if left_by_dead_process(stem) {
+            let leftover = if stem.starts_with(SPARE_PREFIX) {
+                // A whole spare is good whoever made it; a half copy only while its
+                // maker lives.
+                stale_spare(stem, key)
+                    || (file.ends_with(".building") && left_by_dead_process(stem))
+            } else {
+                left_by_dead_process(stem)
+            };
+            if leftover {
                 let _ = std::fs::remove_file(entry.path());
             }
         }
