@@ -13,9 +13,14 @@
 //!
 //! | Server | Template | Per test |
 //! |--------|----------|----------|
-//! | PostgreSQL | database `schema_tpl_<key>`, `IS_TEMPLATE` | `CREATE DATABASE … TEMPLATE` |
+//! | PostgreSQL | database `schema_tpl_<key>`, `IS_TEMPLATE` | a spare made by `CREATE DATABASE … TEMPLATE`, renamed |
 //! | MySQL/MariaDB | database `schema_tpl_<key>` | tables from `SHOW CREATE TABLE`, rows by `INSERT … SELECT` |
-//! | SQLite (rusqlite) | file `<temp>/schema-runtime-templates/<key>.db` | a file copy |
+//! | SQLite (rusqlite) | file `<temp>/schema-runtime-templates/<key>.db` | a spare file copy, renamed |
+//!
+//! On PostgreSQL and SQLite the copy is made ahead, in the background, after each test
+//! database (two spares unless `SCHEMA_TEST_SPARES` says otherwise), so a test waits for a
+//! rename only; dropped databases are removed in the background and waited for at the
+//! process's exit ([`settle`] waits for all of it).
 //!
 //! Many test processes may start at once (cargo nextest runs one per test): the template
 //! is made under a lock (PostgreSQL's advisory lock, MySQL's `GET_LOCK`, a rename into

@@ -18,10 +18,17 @@
 //!   renamed into place, so a reader never sees half of it), copied per test to a fresh
 //!   file.
 //!
+//! A copy is made ahead: after each test database, a background thread copies the
+//! template into spares (`schema_tsp_…`, two unless `SCHEMA_TEST_SPARES` says otherwise,
+//! counted across processes) and the next test database is a spare renamed, which costs
+//! the same at any size. Dropping hands the removal to a background thread too; the
+//! process waits for those removals when it exits. [`settle`] waits for all of it.
+//!
 //! Every name carries this machine's tag and the process id: a database or file that a
 //! crashed run left behind (its process no longer alive on this machine) is removed by
-//! the first [`TestDatabase`] of a later run. Templates are kept (one per migration set;
-//! drop `schema_tpl_*` databases or the templates folder to reclaim them).
+//! the first [`TestDatabase`] of a later run, with the spares of other migration sets
+//! made over an hour before. Templates are kept (one per migration set; drop
+//! `schema_tpl_*` and `schema_tsp_*` databases or the templates folder to reclaim them).
 //!
 //! SQLite test databases need the `rusqlite` feature (sqlx's SQLite can open them with
 //! [`TestDatabase::pool`]); without it or a server backend nothing here can be made.
@@ -210,8 +217,9 @@ impl TestDatabase {
         }
     }
 
-    /// Removes the database now and says whether it worked; dropping does the same and
-    /// only warns on failure.
+    /// Removes the database now and says whether it worked. Dropping removes it in the
+    /// background instead (the process waits for it at its exit) and only warns on
+    /// failure.
     pub async fn close(mut self) -> Result<(), Error> {
         self.removed = true;
         remove(self.kind.clone()).await
