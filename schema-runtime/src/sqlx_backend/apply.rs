@@ -15,10 +15,20 @@ use crate::sql_text::{Dialect, STEP_CHECK, STEP_ENDED, STEP_MARK};
 
 /// Whether the connection itself went away (rather than the server refusing a statement).
 pub(super) fn connection_lost(error: &sqlx::Error) -> bool {
-    matches!(
-        error,
-        sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed | sqlx::Error::PoolClosed
-    )
+    match error {
+        sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed | sqlx::Error::PoolClosed => true,
+        // The server's last words before it closes the connection: PostgreSQL's
+        // connection exceptions (class 08) and its shutdowns (terminated by an
+        // administrator, a crash, starting up); MySQL's "server has gone away" and
+        // "lost connection" (2006, 2013).
+        sqlx::Error::Database(error) => {
+            matches!(
+                error.code().as_deref(),
+                Some("57P01" | "57P02" | "57P03" | "2006" | "2013")
+            ) || error.code().is_some_and(|code| code.starts_with("08"))
+        }
+        _ => false,
+    }
 }
 
 /// Whether the file just run ended the SQLite transaction it ran in. SQLite has no SQL

@@ -104,6 +104,29 @@ mod postgres {
     impl sealed::Sealed for Postgres {
         crate::sqlx_backend::runs_for_backend!();
 
+        // A start is one round trip even on a new connection, where a prepared statement
+        // costs a second one (Parse and Describe) before its rows.
+        const SIMPLE_HISTORY: bool = true;
+
+        fn history_bytes(
+            row: &sqlx::postgres::PgRow,
+            index: usize,
+        ) -> Result<Option<&[u8]>, sqlx::Error> {
+            use sqlx::ValueRef;
+            let value = row.try_get_raw(index)?;
+            if value.is_null() {
+                return Ok(None);
+            }
+            // Text or binary alike: a checksum's bytes are the same either way.
+            value
+                .as_bytes()
+                .map(Some)
+                .map_err(|source| sqlx::Error::ColumnDecode {
+                    index: index.to_string(),
+                    source,
+                })
+        }
+
         async fn lock(
             pool: &Pool<Self>,
             conn: &mut PoolConnection<Self>,
@@ -219,6 +242,13 @@ mod mysql {
     impl sealed::Sealed for MySql {
         crate::sqlx_backend::runs_for_backend!();
 
+        fn history_bytes(
+            row: &sqlx::mysql::MySqlRow,
+            index: usize,
+        ) -> Result<Option<&[u8]>, sqlx::Error> {
+            sqlx::Row::try_get_unchecked(row, index)
+        }
+
         async fn lock(
             _pool: &Pool<Self>,
             conn: &mut PoolConnection<Self>,
@@ -276,6 +306,13 @@ mod sqlite {
 
     impl sealed::Sealed for Sqlite {
         crate::sqlx_backend::runs_for_backend!();
+
+        fn history_bytes(
+            row: &sqlx::sqlite::SqliteRow,
+            index: usize,
+        ) -> Result<Option<&[u8]>, sqlx::Error> {
+            sqlx::Row::try_get_unchecked(row, index)
+        }
 
         async fn lock(
             pool: &Pool<Self>,

@@ -74,6 +74,13 @@ pub(crate) mod sealed {
             migrator: &'a Migrator,
             pool: &'a Pool<Self>,
         ) -> Run<'a, Option<crate::drift::Drift>>;
+        /// Whether the history is read with the simple-query protocol: one round trip on
+        /// any connection, rows as text. Otherwise a prepared statement, cached on the
+        /// connection (two round trips the first time, rows in binary form).
+        const SIMPLE_HISTORY: bool = false;
+        /// A column of a history row as its bytes (`None` for NULL), without type checks
+        /// or UTF-8 validation: the first row was checked.
+        fn history_bytes(row: &Self::Row, index: usize) -> Result<Option<&[u8]>, sqlx::Error>;
     }
 }
 
@@ -176,11 +183,30 @@ where
     DB: Backend,
     PoolConnection<DB>: Operations,
 {
-    let conn = session_connection(migrator, pool).await?;
+    // An idle connection of the pool is taken as it is, without sqlx's test before
+    // acquire (a round trip of its own): the history read that follows tests it, and
+    // the session takes a tested connection if it was dead.
+    let idle = match migrator.policy().session_sql() {
+        None => pool.try_acquire(),
+        Some(_) => None,
+    };
+    let untested = idle.is_some();
+    let conn = match idle {
+        Some(conn) => conn,
+        None => session_connection(migrator, pool).await?,
+    };
     let mut session = Session::new(pool, migrator.policy(), conn);
-    engine::run(migrator, &mut session, target)
-        .await
-        .map_err(|error| pooler::explain_prepared_statements(error, &pooler::target(pool)))
+    session.untested = untested;
+    let mut result = engine::run(migrator, &mut session, target).await;
+    if session.dead_idle {
+        // It failed on its first read, before it changed anything: again, on a
+        // connection the pool tests (the dead one is closed with the session).
+        drop(session);
+        let conn = session_connection(migrator, pool).await?;
+        let mut session = Session::new(pool, migrator.policy(), conn);
+        result = engine::run(migrator, &mut session, target).await;
+    }
+    result.map_err(|error| pooler::explain_prepared_statements(error, &pooler::target(pool)))
 }
 
 async fn drift<DB>(
@@ -283,7 +309,9 @@ impl Tell {
 /// is the cause, logged with the attempt's number and the next pause, and kept as the
 /// final error's source. Only once that works is the pool asked (bounded the same way):
 /// the run uses the pool's connection, so the application's `after_connect` settings
-/// apply to it. A pool with an idle connection is asked at once, without that check.
+/// apply to it. The first attempt asks the pool alone and probes beside it only when the
+/// pool has not answered within [`PROBE_AFTER`], so a healthy start opens one
+/// connection.
 /// Errors that retrying cannot cure (a password, a database that does not exist, TLS)
 /// stop at the first attempt.
 pub(crate) async fn connect<DB: Backend>(
@@ -316,9 +344,14 @@ pub(crate) async fn connect<DB: Backend>(
     };
     let mut attempt = 1u32;
     loop {
-        // The first attempt uses an idle connection of the pool as it is: the server
-        // answered it before, and sqlx tests it before handing it out.
-        let probe = server && (attempt > 1 || pool.num_idle() == 0);
+        // The first attempt asks the pool alone (a healthy server costs one connection),
+        // and probes beside it only if the pool is slow to answer; later attempts probe
+        // first, to learn and log why the server fails.
+        let probe = match (server, attempt) {
+            (false, _) => Probe::Never,
+            (true, 1) => Probe::IfSlow,
+            (true, _) => Probe::First,
+        };
         let failed = match attempt_once(pool, limit, probe).await {
             Ok(conn) => {
                 if attempt > 1 {
@@ -399,39 +432,91 @@ impl Failed {
     }
 }
 
-/// One attempt: a connection of its own to learn whether and why the server fails (when
-/// `probe`), then the pool's, each within `limit`.
+/// When an attempt opens a connection of its own beside the pool's, to learn why the
+/// server fails: a sqlx pool retries a refused connection silently until its acquire
+/// timeout and then says only that it timed out.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Probe {
+    /// SQLite: nothing to learn.
+    Never,
+    /// The first attempt: the pool alone, and a probe beside it once the pool has not
+    /// answered within [`PROBE_AFTER`].
+    IfSlow,
+    /// A later attempt: the probe, then the pool.
+    First,
+}
+
+/// How long a first attempt waits for the pool before it probes beside it: longer than
+/// a healthy connection takes (a few milliseconds near the server, a few hundred with
+/// TLS across regions), so a healthy start opens only the pool's connection.
+const PROBE_AFTER: Duration = Duration::from_millis(500);
+
+/// One attempt: the pool's connection within `limit`, with a connection of its own to
+/// learn whether and why the server fails as `probe` says.
 async fn attempt_once<DB: Backend>(
     pool: &Pool<DB>,
     limit: Duration,
-    probe: bool,
+    probe: Probe,
 ) -> Result<PoolConnection<DB>, Failed> {
-    use sqlx::{ConnectOptions, Connection};
-
-    if probe {
-        let options = pool.connect_options();
-        match tokio::time::timeout(limit, options.connect()).await {
-            // Closed politely, so the server logs no lost client.
-            Ok(Ok(conn)) => drop(tokio::time::timeout(limit, conn.close()).await),
-            Ok(Err(error)) => return Err(Failed::Driver(error)),
-            Err(_) => {
-                return Err(Failed::Silent(format!(
-                    "no answer within {} (Policy::connect_attempt_timeout, SCHEMA_CONNECT_TIMEOUT)",
-                    seconds(limit)
-                )));
+    if probe == Probe::First {
+        probe_server(pool, limit).await?;
+    }
+    let acquire = async {
+        match tokio::time::timeout(limit, pool.acquire()).await {
+            Ok(Ok(conn)) => Ok(conn),
+            Ok(Err(sqlx::Error::PoolTimedOut)) | Err(_) => Err(Failed::Silent(format!(
+                "the pool gave no connection within {} ({} open, {} idle, at most {})",
+                seconds(limit.min(pool.options().get_acquire_timeout())),
+                pool.size(),
+                pool.num_idle(),
+                pool.options().get_max_connections()
+            ))),
+            Ok(Err(error)) => Err(Failed::Driver(error)),
+        }
+    };
+    let mut acquire = std::pin::pin!(acquire);
+    if probe != Probe::IfSlow {
+        return acquire.await;
+    }
+    if let Ok(done) = tokio::time::timeout(PROBE_AFTER, acquire.as_mut()).await {
+        return done;
+    }
+    // Slow: probe beside the pool. A probe that fails says why (the pool is left); one
+    // that connects says the server is up, and the pool is waited for.
+    let mut probing = std::pin::pin!(probe_server(pool, limit));
+    let mut probed = false;
+    std::future::poll_fn(|cx| {
+        if let std::task::Poll::Ready(done) = acquire.as_mut().poll(cx) {
+            return std::task::Poll::Ready(done);
+        }
+        if !probed && let std::task::Poll::Ready(result) = probing.as_mut().poll(cx) {
+            probed = true;
+            if let Err(failed) = result {
+                return std::task::Poll::Ready(Err(failed));
             }
         }
-    }
-    match tokio::time::timeout(limit, pool.acquire()).await {
-        Ok(Ok(conn)) => Ok(conn),
-        Ok(Err(sqlx::Error::PoolTimedOut)) | Err(_) => Err(Failed::Silent(format!(
-            "the pool gave no connection within {} ({} open, {} idle, at most {})",
-            seconds(limit.min(pool.options().get_acquire_timeout())),
-            pool.size(),
-            pool.num_idle(),
-            pool.options().get_max_connections()
-        ))),
+        std::task::Poll::Pending
+    })
+    .await
+}
+
+/// A connection of its own with the pool's options, closed at once: `Ok` when the server
+/// accepts it, else the driver's own error or no answer within `limit`.
+async fn probe_server<DB: Backend>(pool: &Pool<DB>, limit: Duration) -> Result<(), Failed> {
+    use sqlx::{ConnectOptions, Connection};
+
+    let options = pool.connect_options();
+    match tokio::time::timeout(limit, options.connect()).await {
+        // Closed politely, so the server logs no lost client.
+        Ok(Ok(conn)) => {
+            drop(tokio::time::timeout(limit, conn.close()).await);
+            Ok(())
+        }
         Ok(Err(error)) => Err(Failed::Driver(error)),
+        Err(_) => Err(Failed::Silent(format!(
+            "no answer within {} (Policy::connect_attempt_timeout, SCHEMA_CONNECT_TIMEOUT)",
+            seconds(limit)
+        ))),
     }
 }
 

@@ -7,6 +7,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::{AssertSqlSafe, Executor, Row};
 
 use super::Backend;
+use super::sealed::Sealed;
 use crate::migrator::{Value, version_from_sql};
 use crate::plan::History;
 
@@ -54,11 +55,17 @@ where
     }
 
     async fn history(&mut self, sql: &str) -> Result<Option<History>, sqlx::Error> {
-        // A prepared statement, cached on the connection: one round trip on every start
-        // after the connection's first, and rows in binary form, read without copying.
-        // Each row is read as it arrives and dropped: collecting them all first kept the
-        // whole result alive, and at 10,000 migrations that cost more than the reading.
-        let mut rows = sqlx::query(AssertSqlSafe(sql.to_owned())).fetch(&mut **self);
+        // PostgreSQL: the simple-query protocol, one round trip on any connection. The
+        // others: a prepared statement, cached on the connection (one round trip on every
+        // start after the connection's first). Rows are read without copying, each as it
+        // arrives, and dropped: collecting them all first kept the whole result alive,
+        // and at 10,000 migrations that cost more than the reading.
+        let sql = AssertSqlSafe(sql.to_owned());
+        let mut rows = if <DB as Sealed>::SIMPLE_HISTORY {
+            sqlx::raw_sql(sql).fetch(&mut **self)
+        } else {
+            sqlx::query(sql).fetch(&mut **self)
+        };
         let mut history = History::default();
         let mut checked = false;
         while let Some(row) = std::future::poll_fn(|cx| rows.as_mut().poll_next(cx)).await {
@@ -70,8 +77,8 @@ where
             if checked {
                 history.push_row(
                     version_from_sql(row.try_get_unchecked(0)?),
-                    row.try_get_unchecked::<&[u8], _>(1)?,
-                    row.try_get_unchecked::<Option<&[u8]>, _>(2)?,
+                    DB::history_bytes(&row, 1)?.unwrap_or_default(),
+                    DB::history_bytes(&row, 2)?,
                 );
                 continue;
             }

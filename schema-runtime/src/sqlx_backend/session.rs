@@ -26,6 +26,11 @@ pub(crate) struct Session<'r, DB: Backend> {
     pub(super) in_transaction: bool,
     /// Commits were made without waiting for the disk (PostgreSQL); see `flush_commits`.
     pub(super) unflushed: bool,
+    /// The connection was idle in the pool and taken without sqlx's test: if it turns out
+    /// dead on the first read, the run starts again on a tested one (`dead_idle`).
+    pub(super) untested: bool,
+    /// The untested connection was dead.
+    pub(super) dead_idle: bool,
 }
 
 impl<DB: Backend> Drop for Session<'_, DB> {
@@ -45,6 +50,8 @@ impl<'r, DB: Backend> Session<'r, DB> {
             lock: None,
             in_transaction: false,
             unflushed: false,
+            untested: false,
+            dead_idle: false,
         }
     }
 }
@@ -100,7 +107,18 @@ where
     }
 
     async fn history(&mut self, sql: &str) -> Result<Option<History>, sqlx::Error> {
-        self.conn.history(sql).await
+        let read = self.conn.history(sql).await;
+        if std::mem::take(&mut self.untested)
+            && let Err(error) = &read
+            && connection_lost(error)
+        {
+            // The idle connection had died (the server restarted, a firewall dropped
+            // it): the run starts again on a connection the pool tests or makes.
+            tracing::debug!("schema: an idle pooled connection was dead ({error})");
+            self.dead_idle = true;
+            self.conn.close_on_drop();
+        }
+        read
     }
 
     async fn lock(&mut self) -> Result<(), Error> {
