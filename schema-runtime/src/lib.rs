@@ -47,6 +47,17 @@
     docsrs,
     doc(auto_cfg(hide(feature = "runner", feature = "async-runner")))
 )]
+// A build with the runner's features but no backend to run on (`testing` alone) has
+// nothing to call most of it from.
+#![cfg_attr(
+    not(any(
+        feature = "rusqlite",
+        feature = "sqlx-postgres",
+        feature = "sqlx-mysql",
+        feature = "sqlx-sqlite"
+    )),
+    allow(dead_code)
+)]
 
 #[cfg(all(
     feature = "cli",

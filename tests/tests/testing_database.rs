@@ -835,3 +835,67 @@ async fn sqlite_spares_are_taken_and_made_again() {
 async fn postgres_spares_are_taken_and_made_again() {
     spares_are_taken_and_made_again(Some(Server::Postgres)).await;
 }
+
+/// A database named to look like a spare cannot carry SQL into the claim: names read back
+/// from the server go into statements only when they are exactly as `TestDatabase`
+/// writes them. (The name below, claimed unchecked, ran `CREATE TABLE inj` on the
+/// server connection.)
+#[tokio::test]
+async fn postgres_a_hostile_spare_name_runs_nothing() {
+    let server = Some(Server::Postgres);
+    let Some(base_url) = base(server) else { return };
+    let migrations = set_of_this_run("hostile");
+    let first = TestDatabase::new(migrations, &base_url).await.unwrap();
+    let template = first.template().to_owned();
+    schema_runtime::testing::settle();
+    forget_spares(&template).await;
+    let key = template_key(&template);
+    let plain = format!("schema_tsp_{key}_");
+    let hostile = format!("schema_tsp_{key}_ RESET ALL;CREATE TABLE inj()--");
+    let admin = PgPool::connect(&with_database(&base_url, "postgres"))
+        .await
+        .unwrap();
+    for name in [&plain, &hostile] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+            .execute(&admin)
+            .await
+            .unwrap();
+    }
+    let second = TestDatabase::new(migrations, &base_url).await;
+    let injected: Option<String> = sqlx::query_scalar("SELECT CAST(to_regclass('inj') AS text)")
+        .fetch_one(&admin)
+        .await
+        .unwrap();
+    for sql in [
+        "DROP TABLE IF EXISTS inj".to_owned(),
+        format!("DROP DATABASE IF EXISTS \"{plain}\""),
+        format!("DROP DATABASE IF EXISTS \"{hostile}\""),
+    ] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&admin)
+            .await
+            .unwrap();
+    }
+    admin.close().await;
+    assert_eq!(injected, None, "the hostile name ran its SQL");
+    let second = second.unwrap();
+    assert_eq!(scalar_i64(server, &second, MIGRATIONS_RECORDED).await, 1);
+    drop((first, second));
+    forget_template(server, &template).await;
+}
+
+/// Drops the spares of a PostgreSQL template (after this process's makers are done).
+async fn forget_spares(template: &str) {
+    schema_runtime::testing::settle();
+    let server = Some(Server::Postgres);
+    let pool = PgPool::connect(&base(server).unwrap()).await.unwrap();
+    for spare in spares(server, template).await {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {spare}"
+        )))
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    pool.close().await;
+}

@@ -59,7 +59,13 @@ impl<'r, DB: Backend> Session<'r, DB> {
 impl<'r, DB: Backend> Session<'r, DB> {
     /// The pool the session's connection came from (the runs that migrate take theirs
     /// from it).
-    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
+    #[cfg_attr(
+        not(all(
+            feature = "testing",
+            any(feature = "sqlx-postgres", feature = "sqlx-mysql")
+        )),
+        allow(dead_code)
+    )]
     pub(crate) fn pool(&self) -> &'r Pool<DB> {
         self.pool
     }

@@ -6,7 +6,7 @@
 //! # Test databases
 //!
 //! [`TestDatabase::new`] returns a fresh database with every migration applied and
-//! recorded (stamped `test`), isolated from every other test, and removed when it is
+//! recorded (stamped `test`), isolated from every other test, and removed after it is
 //! dropped. The migrations run once per migration set, into a template keyed by their
 //! versions and checksums (an edited or added migration makes a new template); each test
 //! gets a copy:
@@ -15,7 +15,7 @@
 //! |--------|----------|----------|
 //! | PostgreSQL | database `schema_tpl_<key>`, `IS_TEMPLATE` | a spare made by `CREATE DATABASE … TEMPLATE`, renamed |
 //! | MySQL/MariaDB | database `schema_tpl_<key>` | tables from `SHOW CREATE TABLE`, rows by `INSERT … SELECT` |
-//! | SQLite (rusqlite) | file `<temp>/schema-runtime-templates/<key>.db` | a spare file copy, renamed |
+//! | SQLite (rusqlite) | file `<temp>/schema-runtime-templates-<uid>/<key>.db` | a spare file copy, renamed |
 //!
 //! On PostgreSQL and SQLite the copy is made ahead, in the background, after each test
 //! database (two spares unless `SCHEMA_TEST_SPARES` says otherwise), so a test waits for a

@@ -14,7 +14,7 @@
 //!   A template with views, triggers, routines or events is not copied (their text names
 //!   the template): each test's database is migrated instead.
 //! - SQLite (through rusqlite): a template file migrated once under
-//!   `<temp dir>/schema-runtime-templates/<key>.db` (migrated under a temporary name and
+//!   `<temp dir>/schema-runtime-templates-<uid>/<key>.db`, a folder of the user's own (migrated under a temporary name and
 //!   renamed into place, so a reader never sees half of it), copied per test to a fresh
 //!   file.
 //!
@@ -58,8 +58,9 @@ mod postgres;
 #[cfg(feature = "rusqlite")]
 mod sqlite;
 
-/// A database with every migration applied and recorded, for one test; removed when it
-/// is dropped. See [the module](crate::testing) for how it is made.
+/// A database with every migration applied and recorded, for one test; removed after it
+/// is dropped (in the background; [`settle`] waits for it, and so does the process's
+/// exit). See [the module](crate::testing) for how it is made.
 ///
 /// ```no_run
 /// # #[cfg(feature = "sqlx-postgres")]
@@ -273,12 +274,15 @@ impl Drop for TestDatabase {
         let name = self.name().to_owned();
         let warn = move |result: Result<(), Error>| {
             if let Err(error) = result {
-                eprintln!("warning: the test database {name} was not removed: {error}");
+                background::warn(&format!(
+                    "the test database {name} was not removed: {error}"
+                ));
             }
         };
         // Removed in the background, so the test does not wait for `DROP DATABASE` or
-        // for a large file's unlinking; the process waits for it at its exit.
-        background::spawn(background::Work::Removal, move || match kind {
+        // for a large file's unlinking; the process waits for it at its exit (where it
+        // cannot, on the dropping thread).
+        background::spawn_or_run(background::Work::Removal, move || match kind {
             #[cfg(feature = "rusqlite")]
             Kind::Sqlite { .. } => warn(finish_now(remove(kind))),
             #[cfg(feature = "async-runner")]
@@ -287,9 +291,6 @@ impl Drop for TestDatabase {
             #[allow(unreachable_patterns)]
             _ => {}
         });
-        if background::DROP_WAITS {
-            background::wait(true, None);
-        }
     }
 }
 
@@ -486,7 +487,19 @@ struct NameParts<'a> {
     pid: &'a str,
 }
 
+/// The parts of `name` if it is one of ours, written exactly as this module writes
+/// them (hex key and host, decimal time, pid and number): a name read back from a server
+/// or a folder is used in SQL and paths only if it parses here, so a database or file
+/// someone else named to look like ours cannot carry anything else in.
 fn name_parts(name: &str) -> Option<NameParts<'_>> {
+    let parts = name_parts_loose(name)?;
+    let hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
+    let digits = |s: &str| !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit());
+    let tail = name.rsplit('_').next().unwrap_or_default();
+    (hex(parts.key, 16) && hex(parts.host, 6) && digits(parts.pid) && digits(tail)).then_some(parts)
+}
+
+fn name_parts_loose(name: &str) -> Option<NameParts<'_>> {
     if let Some(rest) = name.strip_prefix(INSTANCE_PREFIX) {
         let parts: Vec<&str> = rest.split('_').collect();
         let [key, host, pid, _n] = parts[..] else {
@@ -505,7 +518,11 @@ fn name_parts(name: &str) -> Option<NameParts<'_>> {
         };
         Some(NameParts {
             key,
-            time: Some(time.parse().ok()?),
+            time: Some(
+                time.parse()
+                    .ok()
+                    .filter(|_| time.bytes().all(|b| b.is_ascii_digit()))?,
+            ),
             host,
             pid,
         })
@@ -527,6 +544,15 @@ fn left_by_dead_process(name: &str) -> bool {
         Ok(pid) => pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists(),
         Err(_) => false,
     }
+}
+
+/// Whether `name` is one of ours, exactly as written here (see [`name_parts`]).
+#[cfg_attr(
+    not(any(feature = "rusqlite", feature = "sqlx-postgres")),
+    allow(dead_code)
+)]
+fn is_ours(name: &str) -> bool {
+    name_parts(name).is_some()
 }
 
 /// Whether a spare belongs to another migration set than `key` and was made longer ago

@@ -27,9 +27,12 @@ pub(super) async fn create(
     let template = format!("{TEMPLATE_PREFIX}{key}");
     let (admin_url, mut conn) = admin(base_url).await?;
     remove_leftovers(&admin_url, &key);
-    // The template and this set's spares, in one read.
+    // The template and this set's spares (this user's: another's cannot be renamed by
+    // this one), in one read.
     let found: Vec<String> = sqlx::query_scalar(
-        "SELECT datname FROM pg_database WHERE datname = $1 OR datname LIKE $2 ORDER BY random()",
+        "SELECT datname FROM pg_database WHERE datname = $1 \
+         OR (datname LIKE $2 AND datdba = (SELECT oid FROM pg_roles WHERE rolname = current_user)) \
+         ORDER BY random()",
     )
     .bind(&template)
     .bind(spare_pattern(&key))
@@ -77,17 +80,22 @@ fn spare_pattern(key: &str) -> String {
 
 /// Takes one of the spares in `found` by renaming it to `name`: a rename is atomic, so
 /// of many processes reaching for one spare one gets it and the others try the next.
-/// Nobody connects to a spare, so nothing blocks the rename.
+/// Nobody connects to a spare, so nothing blocks the rename. Only names exactly as this
+/// module writes them go into the SQL: a database named to look like a spare could
+/// otherwise carry statements of its own.
 async fn claim_spare(
     conn: &mut PgConnection,
     found: &[String],
     template: &str,
     name: &str,
 ) -> bool {
-    for spare in found.iter().filter(|spare| *spare != template) {
+    let spares = found
+        .iter()
+        .filter(|spare| *spare != template && spare.starts_with(SPARE_PREFIX) && is_ours(spare));
+    for spare in spares {
         let renamed = conn
             .execute(AssertSqlSafe(format!(
-                "ALTER DATABASE {spare} RENAME TO {name}"
+                "ALTER DATABASE \"{spare}\" RENAME TO \"{name}\""
             )))
             .await;
         if renamed.is_ok() {
@@ -98,36 +106,47 @@ async fn claim_spare(
 }
 
 /// Makes spare copies of the template in the background until the server holds
-/// [`spares_wanted`](background::spares_wanted) of them (counting those other processes
-/// are making), so that the next test renames one instead of waiting for a copy.
+/// [`spares_wanted`](background::spares_wanted) of this user's (counting those other
+/// processes are making), so that the next test renames one instead of waiting for a
+/// copy.
 fn make_spares(admin_url: &str, key: &str, template: &str) {
     let wanted = background::spares_wanted();
     if wanted == 0 {
         return;
     }
-    let Some(guard) = background::sole_maker(key) else {
+    let Some(guard) = background::sole_maker(&format!("postgres {key}")) else {
         return;
     };
     let (admin_url, key, template) = (admin_url.to_owned(), key.to_owned(), template.to_owned());
     background::spawn(background::Work::Spare, move || {
-        let _guard = guard;
         let made = block_on_own_runtime(async {
-            let mut conn = PgConnection::connect(&admin_url)
-                .await
-                .map_err(failed("connecting to make spare test databases"))?;
+            let mut conn = connect_admin(&admin_url, "making spare test databases").await?;
             loop {
-                let (ready, in_flight): (i64, i64) = sqlx::query_as(
-                    "SELECT (SELECT count(*) FROM pg_database WHERE datname LIKE $1), \
-                            (SELECT count(*) FROM pg_stat_activity WHERE state = 'active' \
-                                AND pid <> pg_backend_pid() AND query LIKE $2)",
+                // Another user's spares are not counted: this one cannot take them, and
+                // their queries are not shown to it.
+                let ready: Vec<String> = sqlx::query_scalar(
+                    "SELECT datname FROM pg_database WHERE datname LIKE $1 \
+                     AND datdba = (SELECT oid FROM pg_roles WHERE rolname = current_user)",
                 )
                 .bind(spare_pattern(&key))
+                .fetch_all(&mut conn)
+                .await
+                .map_err(failed("counting the spare test databases"))?;
+                let in_flight: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' \
+                     AND usename = current_user AND pid <> pg_backend_pid() AND query LIKE $1",
+                )
                 .bind(format!("CREATE DATABASE {}%", spare_pattern(&key)))
                 .fetch_one(&mut conn)
                 .await
                 .map_err(failed("counting the spare test databases"))?;
-                if (ready + in_flight) as usize >= wanted {
-                    break;
+                let ready = ready.iter().filter(|name| is_ours(name)).count();
+                if ready + in_flight as usize >= wanted {
+                    // Enough, unless a test asked since the count (it may have taken one).
+                    if guard.done() {
+                        break;
+                    }
+                    continue;
                 }
                 let spare = spare_name(&key);
                 let created = conn
@@ -145,8 +164,9 @@ fn make_spares(admin_url: &str, key: &str, template: &str) {
             let _ = conn.close().await;
             Ok(())
         });
+        drop(guard);
         if let Err(error) = made {
-            eprintln!("warning: no spare test database made: {error}");
+            background::warn(&format!("no spare test database made: {error}"));
         }
     });
 }
@@ -217,9 +237,9 @@ async fn make_template_locked(
     Ok(())
 }
 
-/// Drops, once per process and in the background, the test databases of this machine's
-/// processes that are gone (a crashed or killed run) and the spares of other migration
-/// sets unused for [`SPARES_KEPT`]. Best effort.
+/// Drops, once per process and in the background, this user's test databases of this
+/// machine's processes that are gone (a crashed or killed run) and its spares of other
+/// migration sets unused for [`SPARES_KEPT`]. Best effort.
 fn remove_leftovers(admin_url: &str, key: &str) {
     static DONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     if DONE.swap(true, Ordering::Relaxed) {
@@ -228,27 +248,28 @@ fn remove_leftovers(admin_url: &str, key: &str) {
     let (admin_url, key) = (admin_url.to_owned(), key.to_owned());
     background::spawn(background::Work::Removal, move || {
         let _ = block_on_own_runtime(async {
-            let mut conn = PgConnection::connect(&admin_url)
-                .await
-                .map_err(failed("connecting to remove leftovers"))?;
+            let mut conn = connect_admin(&admin_url, "removing leftovers").await?;
             let names: Vec<String> = sqlx::query_scalar(
                 "SELECT datname FROM pg_database \
-                 WHERE datname LIKE 'schema\\_tdb\\_%' OR datname LIKE 'schema\\_tsp\\_%'",
+                 WHERE (datname LIKE 'schema\\_tdb\\_%' OR datname LIKE 'schema\\_tsp\\_%') \
+                 AND datdba = (SELECT oid FROM pg_roles WHERE rolname = current_user)",
             )
             .fetch_all(&mut conn)
             .await
             .map_err(failed("listing leftovers"))?;
+            // Only names exactly as this module writes them (see `claim_spare`).
             let leftovers = names.into_iter().filter(|name| {
-                if name.starts_with(SPARE_PREFIX) {
-                    stale_spare(name, &key)
-                } else {
-                    left_by_dead_process(name)
-                }
+                is_ours(name)
+                    && if name.starts_with(SPARE_PREFIX) {
+                        stale_spare(name, &key)
+                    } else {
+                        left_by_dead_process(name)
+                    }
             });
             for name in leftovers {
                 let _ = conn
                     .execute(AssertSqlSafe(format!(
-                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
                     )))
                     .await;
             }
@@ -258,10 +279,26 @@ fn remove_leftovers(admin_url: &str, key: &str) {
     });
 }
 
+/// A server connection for work in the background, given up after [`CONNECT_WAIT`]: a
+/// server gone silent must not hold the process's exit for long.
+async fn connect_admin(admin_url: &str, doing: &str) -> Result<PgConnection, Error> {
+    match tokio::time::timeout(CONNECT_WAIT, PgConnection::connect(admin_url)).await {
+        Ok(connected) => connected.map_err(failed(format!("connecting for {doing}"))),
+        Err(_) => Err(Error::database_message(
+            format!("connecting for {doing}"),
+            format!(
+                "no answer from {} within {} s",
+                crate::redact_url(admin_url),
+                CONNECT_WAIT.as_secs()
+            ),
+        )),
+    }
+}
+
+const CONNECT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub(super) async fn drop_database(admin_url: &str, name: &str) -> Result<(), Error> {
-    let mut conn = PgConnection::connect(admin_url)
-        .await
-        .map_err(failed("connecting to drop the test database"))?;
+    let mut conn = connect_admin(admin_url, "dropping the test database").await?;
     let dropped = conn
         .execute(AssertSqlSafe(format!(
             "DROP DATABASE IF EXISTS {name} WITH (FORCE)"

@@ -5,10 +5,59 @@ fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
     move |e| Error::database(context, e)
 }
 
+/// A folder of this user's under the system's temporary folder, `<name>-<user>`: on
+/// Unix made readable by its owner alone, and refused if another user owns it (someone
+/// else's folder could hold a template, a spare or a link planted for this user's tests).
 fn folder(name: &str) -> Result<PathBuf, Error> {
-    let dir = std::env::temp_dir().join(name);
-    std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    #[cfg(unix)]
+    let user = unsafe { libc::geteuid() }.to_string();
+    #[cfg(not(unix))]
+    let user: String = whoami::username()
+        .unwrap_or_default()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let dir = std::env::temp_dir().join(format!("{name}-{user}"));
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(&dir)
+        .map_err(io(format!("creating {}", dir.display())))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let metadata =
+            std::fs::symlink_metadata(&dir).map_err(io(format!("reading {}", dir.display())))?;
+        if !metadata.is_dir() || metadata.uid().to_string() != user {
+            return Err(Error::database_message(
+                "making a test database",
+                format!(
+                    "{} is not a folder of this user's; remove it or set TMPDIR elsewhere",
+                    dir.display()
+                ),
+            ));
+        }
+    }
     Ok(dir)
+}
+
+/// Whether `path` is a plain file (not a link, not a folder).
+fn plain_file(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|metadata| metadata.file_type().is_file())
+}
+
+/// How long a half-copied spare (`.building`) counts as being copied: a copy takes
+/// seconds at most, so an older one was left by a process that stopped mid-copy.
+const COPYING_FOR: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Whether a half-copied spare is recent enough to be a copy still under way.
+fn copying(path: &Path) -> bool {
+    std::fs::symlink_metadata(path)
+        .and_then(|metadata| metadata.modified())
+        .is_ok_and(|modified| modified.elapsed().unwrap_or_default() < COPYING_FOR)
 }
 
 pub(super) fn create(
@@ -96,9 +145,14 @@ fn spares(templates: &Path, key: &str) -> (Vec<PathBuf>, usize) {
         if !file.starts_with(&prefix) {
             continue;
         }
+        let path = entry.path();
+        let stem = file.split('.').next().unwrap_or_default();
+        if !is_ours(stem) || !plain_file(&path) {
+            continue;
+        }
         if file.ends_with(".db") {
-            ready.push(entry.path());
-        } else if file.ends_with(".building") {
+            ready.push(path);
+        } else if file.ends_with(".building") && copying(&path) {
             building += 1;
         }
     }
@@ -125,16 +179,19 @@ fn make_spares(templates: &Path, key: &str, template: &Path) {
     if wanted == 0 {
         return;
     }
-    let Some(guard) = background::sole_maker(key) else {
+    let Some(guard) = background::sole_maker(&format!("sqlite {key}")) else {
         return;
     };
     let (templates, key, template) = (templates.to_owned(), key.to_owned(), template.to_owned());
     background::spawn(background::Work::Spare, move || {
-        let _guard = guard;
         loop {
             let (ready, building) = spares(&templates, &key);
             if ready.len() + building >= wanted {
-                return;
+                // Enough, unless a test asked since the count (it may have taken one).
+                if guard.done() {
+                    return;
+                }
+                continue;
             }
             let spare = templates.join(spare_name(&key));
             let partial = spare.with_extension("building");
@@ -168,9 +225,10 @@ fn remove_leftovers(instances: &Path, templates: &Path, key: &str) {
             let stem = file.split('.').next().unwrap_or_default();
             let leftover = if stem.starts_with(SPARE_PREFIX) {
                 // A whole spare is good whoever made it; a half copy only while its
-                // maker lives.
+                // maker lives and copies (where no /proc tells, while it is recent).
                 stale_spare(stem, key)
-                    || (file.ends_with(".building") && left_by_dead_process(stem))
+                    || (file.ends_with(".building")
+                        && (left_by_dead_process(stem) || !copying(&entry.path())))
             } else {
                 left_by_dead_process(stem)
             };
