@@ -73,6 +73,7 @@ pub fn measure(
                 .map(|&tool| Samples {
                     tool,
                     seconds: Vec::new(),
+                    round_trips: None,
                 })
                 .collect(),
             fresh: tools.iter().map(|&tool| (tool, Vec::new())).collect(),

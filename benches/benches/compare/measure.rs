@@ -67,6 +67,9 @@ impl<'a> Contestant<'a> {
 pub struct Samples {
     pub tool: Tool,
     pub seconds: Vec<f64>,
+    /// Round trips of one run, counted on the wire apart from the timed runs
+    /// (PostgreSQL scenarios).
+    pub round_trips: Option<usize>,
 }
 
 impl Samples {
@@ -100,6 +103,7 @@ impl Samples {
             "min_s": self.min(),
             "max_s": self.max(),
             "samples_s": self.seconds,
+            "round_trips": self.round_trips,
         })
     }
 }
@@ -123,6 +127,7 @@ pub fn interleave(
         .map(|c| Samples {
             tool: c.tool,
             seconds: Vec::with_capacity(repetitions),
+            round_trips: None,
         })
         .collect();
     let count = contestants.len();
@@ -137,4 +142,14 @@ pub fn interleave(
         }
     }
     samples
+}
+
+/// Records the round trips counted for each tool in `counts` on its samples.
+pub fn set_round_trips(samples: &mut [Samples], counts: &[(Tool, usize)]) {
+    for samples in samples.iter_mut() {
+        samples.round_trips = counts
+            .iter()
+            .find(|(tool, _)| *tool == samples.tool)
+            .map(|(_, count)| *count);
+    }
 }

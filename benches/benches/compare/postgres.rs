@@ -11,7 +11,11 @@ use schema_runtime::Migrator;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use tokio::runtime::Runtime;
 
-use crate::measure::{Contestant, Samples, Tool, interleave};
+use std::sync::Arc;
+
+use schema_tests::net::{Traffic, address, counting_forwarder, on_port};
+
+use crate::measure::{Contestant, Samples, Tool, interleave, set_round_trips};
 use crate::tools::{Sets, policy};
 
 /// The server named by `BENCH_POSTGRES_URL` or `TEST_POSTGRES_URL`, and the databases
@@ -92,20 +96,22 @@ impl Server {
     }
 
     pub async fn pool(&self, name: &str) -> PgPool {
-        PgPoolOptions::new()
-            .max_connections(1)
-            .connect(&self.database_url(name))
-            .await
-            .unwrap()
+        pool_at(&self.database_url(name)).await
     }
 
     pub async fn refinery_client(&self, name: &str) -> tokio_postgres::Client {
-        let (client, connection) =
-            tokio_postgres::connect(&self.database_url(name), tokio_postgres::NoTls)
-                .await
-                .unwrap();
-        tokio::spawn(connection);
-        client
+        refinery_client_at(&self.database_url(name)).await
+    }
+
+    /// The URL of database `name` through a forwarder that counts round trips on the
+    /// wire, and its count. In the clear (`sslmode=disable`): the count reads the
+    /// messages.
+    pub fn counted_url(&self, name: &str) -> (String, Arc<Traffic>) {
+        let url = self.database_url(name);
+        let (port, traffic) = counting_forwarder(address(&url, 5432));
+        let through = on_port(&url, port);
+        let separator = if through.contains('?') { '&' } else { '?' };
+        (format!("{through}{separator}sslmode=disable"), traffic)
     }
 
     /// The server's version, for the record.
@@ -157,6 +163,31 @@ impl Drop for Server {
     }
 }
 
+/// A pool of one connection, as every tool here is given.
+async fn pool_at(url: &str) -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(1)
+        .connect(url)
+        .await
+        .unwrap()
+}
+
+async fn refinery_client_at(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+}
+
+/// Waits until the pool has its connection back (sqlx returns it on a task of its own),
+/// so the next run finds it idle as an application's next start would.
+async fn idle(pool: &PgPool) {
+    while pool.num_idle() == 0 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
 async fn count_rows(pool: &PgPool, table: &str) -> u64 {
     let (count,): (i64,) =
         sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
@@ -196,12 +227,12 @@ fn floor_batch(sets: &Sets) -> String {
     batch
 }
 
-/// Applies `sets` with `tool` to the database `name`, timing only the run (connecting
-/// is done first, closing after).
-async fn apply_once(tool: Tool, sets: &Sets, server: &Server, name: &str) -> Duration {
+/// Applies `sets` with `tool` to the database at `url`, timing only the run
+/// (connecting is done first, closing after).
+async fn apply_once(tool: Tool, sets: &Sets, url: &str) -> Duration {
     match tool {
         Tool::Refinery => {
-            let mut client = server.refinery_client(name).await;
+            let mut client = refinery_client_at(url).await;
             let started = Instant::now();
             let report = sets.refinery_runner().run_async(&mut client).await.unwrap();
             let elapsed = started.elapsed();
@@ -209,7 +240,7 @@ async fn apply_once(tool: Tool, sets: &Sets, server: &Server, name: &str) -> Dur
             elapsed
         }
         _ => {
-            let pool = server.pool(name).await;
+            let pool = pool_at(url).await;
             let started = Instant::now();
             match tool {
                 Tool::Ours | Tool::OursGrouped => {
@@ -259,7 +290,7 @@ pub fn apply_all(
             Contestant::new(tool, move || {
                 runtime.block_on(async {
                     let name = server.recreate(tool.key()).await;
-                    let elapsed = apply_once(tool, sets, server, &name).await;
+                    let elapsed = apply_once(tool, sets, &server.database_url(&name)).await;
                     let pool = server.pool(&name).await;
                     if tool != Tool::Floor {
                         assert_eq!(count_rows(&pool, history_table(tool)).await, sets.count);
@@ -272,12 +303,26 @@ pub fn apply_all(
             })
         })
         .collect();
-    let samples = interleave(
+    let mut samples = interleave(
         &format!("postgres apply {}", sets.count),
         0,
         repetitions,
         &mut contestants,
     );
+    drop(contestants);
+    // One more run of each, on the wire, for its round trips.
+    let counts: Vec<(Tool, usize)> = runtime.block_on(async {
+        let mut counts = Vec::new();
+        for &tool in &tools {
+            let name = server.recreate(&format!("{}_counted", tool.key())).await;
+            let (url, traffic) = server.counted_url(&name);
+            apply_once(tool, sets, &url).await;
+            counts.push((tool, traffic.round_trips()));
+            server.drop_database(&name).await;
+        }
+        counts
+    });
+    set_round_trips(&mut samples, &counts);
     runtime.block_on(async {
         for tool in [Tool::Floor, Tool::OursGrouped] {
             server.drop_database(&server.name(tool.key())).await;
@@ -305,7 +350,7 @@ pub fn noop(
             let name = server.name(tool.key());
             if !server.exists(&name) {
                 server.create(tool.key()).await;
-                apply_once(tool, sets, server, &name).await;
+                apply_once(tool, sets, &server.database_url(&name)).await;
             }
             names.push(name);
         }
@@ -334,16 +379,15 @@ pub fn noop(
     });
     let migrator = Migrator::with_policy(sets.ours, policy());
     let count = sets.count;
+    // The floor's connection is held open, so its one statement is its one round trip
+    // (a pool's acquire would add sqlx's ping).
+    let mut floor_conn = runtime.block_on(floor_pool.acquire()).unwrap();
     let mut contestants = vec![Contestant::new(Tool::Floor, || {
         runtime.block_on(async {
             let started = Instant::now();
-            let rows: Vec<(i64, String)> =
-                sqlx::query_as("SELECT version, checksum FROM schema_history")
-                    .fetch_all(&floor_pool)
-                    .await
-                    .unwrap();
+            let rows = floor_read(&mut floor_conn).await;
             let elapsed = started.elapsed();
-            assert_eq!(rows.len() as u64, count);
+            assert_eq!(rows as u64, count);
             elapsed
         })
     })];
@@ -382,14 +426,19 @@ pub fn noop(
             })
         }));
     }
-    let samples = interleave(
+    let mut samples = interleave(
         &format!("postgres no-op {count}"),
         1,
         repetitions,
         &mut contestants,
     );
-    // Closes refinery's client, which the last contestant owns.
+    // Closes refinery's client, which the last contestant owns, and gives the floor's
+    // connection back (closing a pool waits for its connections).
     drop(contestants);
+    // sqlx hands a connection back on a task: inside the runtime.
+    runtime.block_on(async { drop(floor_conn) });
+    let counts = runtime.block_on(noop_round_trips(sets, server, tools, &migrator));
+    set_round_trips(&mut samples, &counts);
     runtime.block_on(async {
         for pool in [&ours_pool, &floor_pool].into_iter().chain(&sqlx_pool) {
             pool.close().await;
@@ -399,4 +448,69 @@ pub fn noop(
         }
     });
     samples
+}
+
+/// The floor's start: one `SELECT` of the history on an open connection, its rows
+/// decoded. Returns how many.
+async fn floor_read(conn: &mut sqlx::PgConnection) -> usize {
+    let rows: Vec<(i64, String)> = sqlx::query_as("SELECT version, checksum FROM schema_history")
+        .fetch_all(conn)
+        .await
+        .unwrap();
+    rows.len()
+}
+
+/// Round trips of each tool's up-to-date start, counted on the wire: each runs once to
+/// warm its connection (as the timed runs' warm-up did), then once counted.
+async fn noop_round_trips(
+    sets: &Sets,
+    server: &Server,
+    tools: &[Tool],
+    migrator: &Migrator,
+) -> Vec<(Tool, usize)> {
+    let mut counts = Vec::new();
+    for &tool in tools {
+        let database = match tool {
+            Tool::Floor | Tool::Ours => Tool::Ours,
+            Tool::Sqlx | Tool::Refinery => tool,
+            _ => continue,
+        };
+        let (url, traffic) = server.counted_url(&server.name(database.key()));
+        match tool {
+            Tool::Floor => {
+                let pool = pool_at(&url).await;
+                let mut conn = pool.acquire().await.unwrap();
+                floor_read(&mut conn).await;
+                traffic.reset();
+                floor_read(&mut conn).await;
+                drop(conn);
+                pool.close().await;
+            }
+            Tool::Ours | Tool::Sqlx => {
+                let pool = pool_at(&url).await;
+                for counted in [false, true] {
+                    idle(&pool).await;
+                    if counted {
+                        traffic.reset();
+                    }
+                    match tool {
+                        Tool::Ours => drop(migrator.run_async(&pool).await.unwrap()),
+                        _ => sets.sqlx.run(&pool).await.unwrap(),
+                    }
+                }
+                pool.close().await;
+            }
+            _ => {
+                let mut client = refinery_client_at(&url).await;
+                for counted in [false, true] {
+                    if counted {
+                        traffic.reset();
+                    }
+                    sets.refinery_runner().run_async(&mut client).await.unwrap();
+                }
+            }
+        }
+        counts.push((tool, traffic.round_trips()));
+    }
+    counts
 }

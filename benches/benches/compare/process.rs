@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use tokio::runtime::Runtime;
 
-use crate::measure::{Contestant, Samples, Tool, interleave};
+use crate::measure::{Contestant, Samples, Tool, interleave, set_round_trips};
 use crate::postgres::Server;
 use crate::scratch::{Kind, Profile, Workspace};
 use crate::sqlite::remove_database;
@@ -144,7 +144,7 @@ pub fn postgres(
         .zip(&names)
         .map(|(&tool, name)| (tool, server.database_url(name)))
         .collect();
-    let samples = measure(
+    let mut samples = measure(
         workspace,
         "postgres fresh process",
         "postgres",
@@ -153,6 +153,25 @@ pub fn postgres(
         count,
         repetitions,
     );
+    // One more start of each, on the wire, for its connections' round trips.
+    let counts: Vec<(Tool, usize)> = samples
+        .iter()
+        .map(|samples| {
+            let tool = samples.tool;
+            let database = if tool == Tool::Floor {
+                Tool::Ours
+            } else {
+                tool
+            };
+            let name = &names[databases.iter().position(|&t| t == database).unwrap()];
+            let (url, traffic) = server.counted_url(name);
+            let binary = workspace.binary(tool, Kind::App, Profile::Release);
+            let (_, printed) = spawn(&binary, &["postgres", &url]);
+            assert_eq!(printed, expected_noop(tool, count), "{}", tool.label());
+            (tool, traffic.round_trips())
+        })
+        .collect();
+    set_round_trips(&mut samples, &counts);
     runtime.block_on(async {
         for name in &names {
             server.drop_database(name).await;

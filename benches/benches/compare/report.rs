@@ -86,18 +86,19 @@ impl Outcome {
         writeln!(out, "  floor: {}", self.floor).unwrap();
         writeln!(
             out,
-            "  {:<width$} {:>12} {:>25} {:>9} {:>8}",
+            "  {:<width$} {:>12} {:>25} {:>9} {:>8} {:>11}",
             "tool",
             format!("median {}", unit.name()),
             format!("[min – max] {}", unit.name()),
             "× floor",
-            "× ours"
+            "× ours",
+            "round trips"
         )
         .unwrap();
         for samples in &self.samples {
             writeln!(
                 out,
-                "  {:<width$} {:>12} {:>25} {:>9} {:>8}",
+                "  {:<width$} {:>12} {:>25} {:>9} {:>8} {:>11}",
                 samples.tool.label(),
                 unit.format(samples.median()),
                 format!(
@@ -108,6 +109,9 @@ impl Outcome {
                 times(self.ratio_to_floor(samples.tool)),
                 // `–` where `BENCH_TOOLS` left ours out.
                 times(self.ratio(samples.tool, Tool::Ours)),
+                samples
+                    .round_trips
+                    .map_or_else(|| "–".to_owned(), |count| thousands(count as u64)),
             )
             .unwrap();
         }
@@ -249,16 +253,35 @@ pub fn markdown(outcomes: &[Outcome], size: u64) -> String {
     writeln!(out, "|---|---|---|---|---|").unwrap();
     let cell =
         |outcome: &Outcome, tool: Tool| match (outcome.ratio_to_floor(tool), outcome.get(tool)) {
-            (Some(ratio), Some(samples)) => format!("{ratio:.2}x ({})", human(samples.median())),
+            (Some(ratio), Some(samples)) => match samples.round_trips {
+                Some(count) => format!(
+                    "{ratio:.2}x ({}, {} round trip{})",
+                    human(samples.median()),
+                    thousands(count as u64),
+                    if count == 1 { "" } else { "s" }
+                ),
+                None => format!("{ratio:.2}x ({})", human(samples.median())),
+            },
             _ => "–".to_owned(),
         };
     for outcome in outcomes.iter().filter(|o| o.size == size) {
-        let floor = outcome.get(Tool::Floor).map_or(0.0, Samples::median);
+        let floor = match outcome.get(Tool::Floor) {
+            Some(Samples {
+                round_trips: Some(count),
+                ..
+            }) => format!(
+                "{}, {} round trip{}",
+                human(outcome.get(Tool::Floor).map_or(0.0, Samples::median)),
+                thousands(*count as u64),
+                if *count == 1 { "" } else { "s" }
+            ),
+            _ => human(outcome.get(Tool::Floor).map_or(0.0, Samples::median)),
+        };
         writeln!(
             out,
             "| {} | {} | {} | {} | {} |",
             outcome.title,
-            human(floor),
+            floor,
             cell(outcome, Tool::Ours),
             cell(outcome, Tool::Sqlx),
             cell(outcome, Tool::Refinery),
@@ -269,7 +292,7 @@ pub fn markdown(outcomes: &[Outcome], size: u64) -> String {
                 out,
                 "| {}, ours with `group_transactions(true)` | {} | {} | | |",
                 outcome.title,
-                human(floor),
+                floor,
                 cell(outcome, Tool::OursGrouped),
             )
             .unwrap();
@@ -279,7 +302,7 @@ pub fn markdown(outcomes: &[Outcome], size: u64) -> String {
                 writeln!(
                     out,
                     "| {title} | {} | {} | | |",
-                    human(floor),
+                    floor,
                     cell(outcome, *tool)
                 )
                 .unwrap();
