@@ -135,6 +135,15 @@ pub fn counting_forwarder(server: SocketAddr) -> (u16, std::sync::Arc<Traffic>) 
     (port, traffic)
 }
 
+/// `url` (a PostgreSQL URL) through a new [`counting_forwarder`], in the clear
+/// (`sslmode=disable`, so the count can read the messages), and its count.
+pub fn counted_url(url: &str) -> (String, std::sync::Arc<Traffic>) {
+    let (port, traffic) = counting_forwarder(address(url, 5432));
+    let through = on_port(url, port);
+    let separator = if through.contains('?') { '&' } else { '?' };
+    (format!("{through}{separator}sslmode=disable"), traffic)
+}
+
 /// Copies the client's messages to the server one by one, counting `Query` and `Sync`.
 fn count_client_messages(
     mut client: TcpStream,

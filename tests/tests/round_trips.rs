@@ -5,19 +5,11 @@
 
 use schema_runtime::sqlx::postgres::PgPoolOptions;
 use schema_runtime::{Environment, Migrator, Policy};
-use schema_tests::net::{address, counting_forwarder, on_port};
+use schema_tests::net::counted_url;
 use schema_tests::{PORTABLE, Server, ServerDatabase};
 
 fn policy() -> Policy {
     Policy::new(Environment::Test).write_dev_lock(false)
-}
-
-/// The database's URL through a counting forwarder, in the clear.
-fn counted(url: &str) -> (String, std::sync::Arc<schema_tests::net::Traffic>) {
-    let (port, traffic) = counting_forwarder(address(url, 5432));
-    let through = on_port(url, port);
-    let separator = if through.contains('?') { '&' } else { '?' };
-    (format!("{through}{separator}sslmode=disable"), traffic)
 }
 
 #[tokio::test]
@@ -25,7 +17,7 @@ async fn postgres_up_to_date_start_is_one_round_trip() {
     let Some((_db, url)) = ServerDatabase::create(Server::Postgres).await else {
         return;
     };
-    let (url, traffic) = counted(&url);
+    let (url, traffic) = counted_url(&url);
     let migrator = Migrator::with_policy(&PORTABLE, policy());
 
     // A pool as applications keep it, with a connection that has served before.
@@ -72,7 +64,7 @@ async fn postgres_start_on_a_dead_idle_connection_takes_another() {
     let Some((_db, url)) = ServerDatabase::create(Server::Postgres).await else {
         return;
     };
-    let (url, traffic) = counted(&url);
+    let (url, traffic) = counted_url(&url);
     let migrator = Migrator::with_policy(&PORTABLE, policy());
     let pool = PgPoolOptions::new()
         .max_connections(1)

@@ -13,7 +13,7 @@ use tokio::runtime::Runtime;
 
 use std::sync::Arc;
 
-use schema_tests::net::{Traffic, address, counting_forwarder, on_port};
+use schema_tests::net::{Traffic, counted_url};
 
 use crate::measure::{Contestant, Samples, Tool, interleave, set_round_trips};
 use crate::tools::{Sets, policy};
@@ -104,14 +104,9 @@ impl Server {
     }
 
     /// The URL of database `name` through a forwarder that counts round trips on the
-    /// wire, and its count. In the clear (`sslmode=disable`): the count reads the
-    /// messages.
+    /// wire, and its count.
     pub fn counted_url(&self, name: &str) -> (String, Arc<Traffic>) {
-        let url = self.database_url(name);
-        let (port, traffic) = counting_forwarder(address(&url, 5432));
-        let through = on_port(&url, port);
-        let separator = if through.contains('?') { '&' } else { '?' };
-        (format!("{through}{separator}sslmode=disable"), traffic)
+        counted_url(&self.database_url(name))
     }
 
     /// The server's version, for the record.

@@ -117,7 +117,11 @@ impl Migrator {
     /// Applies every pending migration (and, in development with `SEED_DB=true`, every
     /// pending seed) through a sqlx pool: PostgreSQL, MySQL/MariaDB or SQLite.
     ///
-    /// On an up-to-date database this is one history query on one pooled connection.
+    /// On an up-to-date database this is one history query on one pooled connection: on
+    /// PostgreSQL one round trip, on an idle connection of the pool or a new one alike.
+    /// An idle connection is taken without the pool's test before acquire (its ping, and
+    /// a `before_acquire` hook): the read tests it, and a run whose idle connection turns
+    /// out dead starts again on one the pool tests or makes.
     /// Otherwise it takes the migration lock (an advisory lock on PostgreSQL, `GET_LOCK`
     /// on MySQL, a lock file beside a SQLite database), checks the whole history against
     /// the binary, and applies each migration with its history row: in one transaction
