@@ -33,36 +33,10 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use schema_benches::{migration_name, migration_sql};
 use schema_runtime::rusqlite::Connection;
 use schema_runtime::testing::{TestDatabase, settle};
-use schema_runtime::{
-    Checksum, Environment, Migration, Migrations, Migrator, Policy, Version, redact_url,
-};
+use schema_runtime::{Environment, Migrations, Migrator, Policy, redact_url};
 use sqlx::{AssertSqlSafe, PgPool};
-
-/// `count` generated migrations, each starting with a comment naming this run.
-fn generated(count: u64, run: &str) -> &'static Migrations {
-    let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
-    let migrations: Vec<Migration> = (1..=count)
-        .map(|i| {
-            let sql = leak(format!("-- {run}\n{}", migration_sql(i)));
-            Migration::new(
-                Version::new(i),
-                leak(migration_name(i)),
-                sql,
-                Checksum::of_file(sql.as_bytes()),
-                leak(format!("migrations/{i:05}_{}.sql", migration_name(i))),
-            )
-        })
-        .collect();
-    Box::leak(Box::new(Migrations::new(
-        Box::leak(migrations.into_boxed_slice()),
-        &[],
-        "",
-        "migrations",
-    )))
-}
 
 fn policy() -> Policy {
     Policy::new(Environment::Test).write_dev_lock(false)
@@ -260,7 +234,7 @@ fn main() {
                 backend.label(),
                 redact_url(url)
             );
-            let migrations = generated(size, &run);
+            let migrations = schema_benches::generated_salted(size, &run);
             let fresh_reps = if size >= 1000 { reps.min(3) } else { reps };
 
             // The template, made once: the first call's cost.

@@ -87,9 +87,24 @@ pub fn lock_text(count: u64) -> String {
 /// `count` generated migrations, as `embed_migrations!` would hand them over: checksums
 /// computed here once, as the macro computes them once at compile time.
 pub fn generated(count: u64) -> &'static Migrations {
+    generated_with(count, None)
+}
+
+/// [`generated`], every file starting with the comment `-- <salt>`: checksums of their
+/// own, so that what is keyed by them (a test database's template) is not found from
+/// another run.
+pub fn generated_salted(count: u64, salt: &str) -> &'static Migrations {
+    generated_with(count, Some(salt))
+}
+
+fn generated_with(count: u64, salt: Option<&str>) -> &'static Migrations {
     let migrations: Vec<Migration> = (1..=count)
         .map(|i| {
-            let sql: &'static str = Box::leak(migration_sql(i).into_boxed_str());
+            let sql = match salt {
+                Some(salt) => format!("-- {salt}\n{}", migration_sql(i)),
+                None => migration_sql(i),
+            };
+            let sql: &'static str = Box::leak(sql.into_boxed_str());
             let name: &'static str = Box::leak(migration_name(i).into_boxed_str());
             let path: &'static str =
                 Box::leak(format!("migrations/{}", Naming::Ours.file_name(i)).into_boxed_str());

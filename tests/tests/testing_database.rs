@@ -96,6 +96,34 @@ async fn execute(server: Option<Server>, db: &TestDatabase, sql: &'static str) {
         .unwrap());
 }
 
+/// Runs each of `statements` on the server's base database (a server backend).
+async fn on_server(server: Option<Server>, statements: impl IntoIterator<Item = String>) {
+    let url = base(server).unwrap();
+    match server {
+        Some(Server::Postgres) => {
+            let pool = PgPool::connect(&url).await.unwrap();
+            for sql in statements {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+            pool.close().await;
+        }
+        Some(Server::Mysql) => {
+            let pool = MySqlPool::connect(&url).await.unwrap();
+            for sql in statements {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+            pool.close().await;
+        }
+        None => unreachable!("SQLite has no server"),
+    }
+}
+
 /// Removes a template and its spare copies (waiting first for the spares this process is
 /// making), so that the next `TestDatabase` of its set makes the template again.
 async fn forget_template(server: Option<Server>, template: &str) {
@@ -109,7 +137,6 @@ async fn forget_template(server: Option<Server>, template: &str) {
             std::fs::remove_file(path).unwrap();
         }
         Some(Server::Postgres) => {
-            let pool = PgPool::connect(&base(server).unwrap()).await.unwrap();
             let mut sql = vec![
                 format!("ALTER DATABASE {template} WITH IS_TEMPLATE false"),
                 format!("DROP DATABASE IF EXISTS {template}"),
@@ -117,23 +144,10 @@ async fn forget_template(server: Option<Server>, template: &str) {
             for spare in spares(server, template).await {
                 sql.push(format!("DROP DATABASE IF EXISTS {spare}"));
             }
-            for sql in sql {
-                sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                    .execute(&pool)
-                    .await
-                    .unwrap();
-            }
-            pool.close().await;
+            on_server(server, sql).await;
         }
         Some(Server::Mysql) => {
-            let pool = MySqlPool::connect(&base(server).unwrap()).await.unwrap();
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {template}"
-            )))
-            .execute(&pool)
-            .await
-            .unwrap();
-            pool.close().await;
+            on_server(server, [format!("DROP DATABASE IF EXISTS {template}")]).await;
         }
     }
 }
@@ -416,22 +430,7 @@ async fn leftovers_of_dead_processes_are_removed(server: Option<Server>) {
     };
     match server {
         None => std::fs::write(&dead, b"").unwrap(),
-        Some(Server::Postgres) => {
-            let pool = PgPool::connect(&base_url).await.unwrap();
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {dead}")))
-                .execute(&pool)
-                .await
-                .unwrap();
-            pool.close().await;
-        }
-        Some(Server::Mysql) => {
-            let pool = MySqlPool::connect(&base_url).await.unwrap();
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {dead}")))
-                .execute(&pool)
-                .await
-                .unwrap();
-            pool.close().await;
-        }
+        Some(_) => on_server(server, [format!("CREATE DATABASE {dead}")]).await,
     }
     assert!(exists(server, &base_url, &dead).await);
     // Spares of another migration set: made long ago (removed), made now by a process
@@ -457,14 +456,8 @@ async fn leftovers_of_dead_processes_are_removed(server: Option<Server>) {
             std::fs::write(spare_path(&half_spare, "building"), b"").unwrap();
         }
         Some(Server::Postgres) => {
-            let pool = PgPool::connect(&base_url).await.unwrap();
-            for name in [&old_spare, &recent_spare] {
-                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                    .execute(&pool)
-                    .await
-                    .unwrap();
-            }
-            pool.close().await;
+            let create = [&old_spare, &recent_spare].map(|name| format!("CREATE DATABASE {name}"));
+            on_server(server, create).await;
         }
         Some(Server::Mysql) => {}
     }
@@ -509,12 +502,7 @@ async fn leftovers_of_dead_processes_are_removed(server: Option<Server>) {
                 exists(server, &base_url, &recent_spare).await,
                 "a recent spare is kept"
             );
-            let pool = PgPool::connect(&base_url).await.unwrap();
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE {recent_spare}")))
-                .execute(&pool)
-                .await
-                .unwrap();
-            pool.close().await;
+            on_server(server, [format!("DROP DATABASE {recent_spare}")]).await;
         }
         Some(Server::Mysql) => {}
     }
@@ -888,14 +876,9 @@ async fn postgres_a_hostile_spare_name_runs_nothing() {
 async fn forget_spares(template: &str) {
     schema_runtime::testing::settle();
     let server = Some(Server::Postgres);
-    let pool = PgPool::connect(&base(server).unwrap()).await.unwrap();
-    for spare in spares(server, template).await {
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {spare}"
-        )))
-        .execute(&pool)
+    let drop = spares(server, template)
         .await
-        .unwrap();
-    }
-    pool.close().await;
+        .into_iter()
+        .map(|spare| format!("DROP DATABASE IF EXISTS {spare}"));
+    on_server(server, drop).await;
 }
