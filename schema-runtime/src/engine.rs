@@ -91,7 +91,7 @@ async fn run_locked<D: Driver>(
     // A table of the history's name that another tool made is named before anything of
     // ours is created beside it.
     driver
-        .history(&statements.probe)
+        .probe(&statements.probe)
         .await
         .map_err(|e| reading_history(migrator, e))?;
     for create in &statements.create {

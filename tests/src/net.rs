@@ -79,6 +79,8 @@ pub fn on_port(url: &str, port: u16) -> String {
 pub struct Traffic {
     connections: std::sync::atomic::AtomicUsize,
     round_trips: std::sync::atomic::AtomicUsize,
+    queries: std::sync::Mutex<Vec<String>>,
+    parses: std::sync::atomic::AtomicUsize,
 }
 
 impl Traffic {
@@ -92,12 +94,26 @@ impl Traffic {
         self.round_trips.load(std::sync::atomic::Ordering::SeqCst)
     }
 
+    /// The text of each simple-protocol `Query` message since the last
+    /// [`reset`](Self::reset), in the order sent.
+    pub fn queries(&self) -> Vec<String> {
+        self.queries.lock().unwrap().clone()
+    }
+
+    /// Statements prepared (extended protocol `Parse` messages) since the last
+    /// [`reset`](Self::reset).
+    pub fn parses(&self) -> usize {
+        self.parses.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Starts counting again from zero.
     pub fn reset(&self) {
         self.connections
             .store(0, std::sync::atomic::Ordering::SeqCst);
         self.round_trips
             .store(0, std::sync::atomic::Ordering::SeqCst);
+        self.queries.lock().unwrap().clear();
+        self.parses.store(0, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -173,6 +189,16 @@ fn count_client_messages(
         let length = u32::from_be_bytes(header[1..].try_into().unwrap()) as usize;
         let mut body = vec![0u8; length.saturating_sub(4)];
         client.read_exact(&mut body)?;
+        if header[0] == b'Q' {
+            let text = body.strip_suffix(&[0]).unwrap_or(&body);
+            let text = String::from_utf8_lossy(text).into_owned();
+            traffic.queries.lock().unwrap().push(text);
+        }
+        if header[0] == b'P' {
+            traffic
+                .parses
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
         if matches!(header[0], b'Q' | b'S') {
             traffic
                 .round_trips

@@ -6,6 +6,8 @@
 //!   direct URL, and nothing is migrated; the `db` command refuses the same way.
 //! - The same pooler with `SCHEMA_DIRECT_URL` (or `DATABASE_URL_UNPOOLED`) at the server:
 //!   every replica succeeds and each migration is recorded once.
+//! - `pool_mode = transaction` on an up-to-date database: every replica starts, whatever
+//!   server session its history read lands on.
 //! - `pool_mode = session`: every replica simply succeeds.
 //!
 //! Skipped with a message when pgbouncer is not installed, unless
@@ -415,6 +417,51 @@ async fn transaction_mode_with_the_direct_url_migrates_each_migration_once() {
         "{}",
         status.output
     );
+    drop(bouncer);
+}
+
+/// An up-to-date start takes no lock, so it works behind a transaction pooler without a
+/// direct URL, even though the pooler hands each message whichever server session is
+/// free: the history's read prepared on one session meets sessions that lack it or
+/// already have it, and falls back to the plain query.
+#[tokio::test]
+async fn transaction_mode_up_to_date_starts_simply_work() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let Some((_database, direct_url, bouncer)) = setup("transaction").await else {
+        return;
+    };
+    let pooled = bouncer.url(&direct_url);
+    all_succeeded(&startups(1, &direct_url, &[]));
+    for _ in 0..3 {
+        let ended = replicas(&pooled, &[]);
+        all_succeeded(&ended);
+        for ended in &ended {
+            assert!(ended.output.contains("up to date"), "{}", ended.output);
+        }
+    }
+    assert_eq!(history(&direct_url).await, APPLIED);
+
+    // Two long-lived pools of one process, starting in turn: each prepares the read on
+    // whichever server session it was handed, which the pooler then hands the other.
+    let migrator = schema_runtime::Migrator::with_policy(
+        &schema_tests::PORTABLE,
+        schema_runtime::Policy::new(schema_runtime::Environment::Test).write_dev_lock(false),
+    );
+    let pools = [
+        PgPool::connect(&pooled).await.unwrap(),
+        PgPool::connect(&pooled).await.unwrap(),
+    ];
+    for round in 0..6 {
+        for pool in &pools {
+            let report = migrator.run_async(pool).await.unwrap_or_else(|error| {
+                panic!("round {round}: {error}");
+            });
+            assert!(report.is_up_to_date());
+        }
+    }
+    for pool in pools {
+        pool.close().await;
+    }
     drop(bouncer);
 }
 

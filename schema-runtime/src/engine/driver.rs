@@ -114,6 +114,12 @@ pub(crate) trait Driver: Sql {
 
     /// The history (`None` when its tables do not exist yet).
     async fn history(&mut self, sql: &str) -> Result<Option<History>, Self::Error>;
+    /// A query of the history's shape read once in a run (the check that a table of the
+    /// history's name is this crate's): what [`history`](Driver::history) does, without
+    /// anything a driver keeps to make the start's own read cheaper next time.
+    async fn probe(&mut self, sql: &str) -> Result<Option<History>, Self::Error> {
+        self.history(sql).await
+    }
     /// Takes the migration lock, waiting as long as the policy allows.
     async fn lock(&mut self) -> Result<(), Error>;
     /// Releases the lock (on every path, after [`lock`](Driver::lock) succeeded).

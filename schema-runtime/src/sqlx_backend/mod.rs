@@ -11,6 +11,7 @@ mod apply;
 mod locks;
 mod operations;
 mod pooler;
+mod prepared;
 mod session;
 
 use std::future::Future;
@@ -119,6 +120,9 @@ impl Migrator {
     ///
     /// On an up-to-date database this is one history query on one pooled connection: on
     /// PostgreSQL one round trip, on an idle connection of the pool or a new one alike.
+    /// A process's first start on a pool reads with the simple-query protocol; later
+    /// ones prepare the read once per connection (a round trip of its own), then only
+    /// execute it, which spares the server its planning.
     /// An idle connection is taken without the pool's test before acquire (its ping, and
     /// a `before_acquire` hook): the read tests it, and a run whose idle connection turns
     /// out dead starts again on one the pool tests or makes.

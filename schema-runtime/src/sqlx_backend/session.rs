@@ -9,6 +9,7 @@ use super::Backend;
 use super::apply::{commit_group, connection_lost, execute, flush_commits, run_batch};
 use super::locks::MigrationLock;
 use super::operations::Operations;
+use super::prepared;
 use crate::engine::{self, BatchFailure, Failure};
 use crate::error::Error;
 use crate::migrator::{HistoryValues, Statements, Value};
@@ -31,6 +32,8 @@ pub(crate) struct Session<'r, DB: Backend> {
     pub(super) untested: bool,
     /// The untested connection was dead.
     pub(super) dead_idle: bool,
+    /// History reads so far.
+    reads: u32,
 }
 
 impl<DB: Backend> Drop for Session<'_, DB> {
@@ -52,6 +55,7 @@ impl<'r, DB: Backend> Session<'r, DB> {
             unflushed: false,
             untested: false,
             dead_idle: false,
+            reads: 0,
         }
     }
 }
@@ -113,7 +117,20 @@ where
     }
 
     async fn history(&mut self, sql: &str) -> Result<Option<History>, sqlx::Error> {
-        let read = self.conn.history(sql).await;
+        // An error in a transaction would end it: the fallback of the prepared read is for
+        // reads outside one, which is where the engine reads the history. A connection
+        // with session settings is closed after the run: nothing prepared on it lasts.
+        let first = self.reads == 0;
+        self.reads += 1;
+        let read = if DB::DIALECT == Dialect::Postgres
+            && !self.in_transaction
+            && self.policy.session_sql().is_none()
+        {
+            let route = prepared::route(self.pool, first);
+            prepared::history(self.pool, &mut self.conn, sql, route).await
+        } else {
+            self.conn.history(sql).await
+        };
         if std::mem::take(&mut self.untested)
             && let Err(error) = &read
             && connection_lost(error)
@@ -125,6 +142,10 @@ where
             self.conn.close_on_drop();
         }
         read
+    }
+
+    async fn probe(&mut self, sql: &str) -> Result<Option<History>, sqlx::Error> {
+        self.conn.history(sql).await
     }
 
     async fn lock(&mut self) -> Result<(), Error> {
