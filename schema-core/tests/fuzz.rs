@@ -122,7 +122,25 @@ fn check(sql: &str, dialect: Dialect) {
             "{dialect}: {token:?} is in no statement of {sql:?}"
         );
     }
-    let _ = has_sql(sql, dialect);
+    // The early exit of `has_sql` agrees with the whole token list.
+    assert_eq!(
+        has_sql(sql, dialect),
+        tokens.iter().any(|t| t.kind != TokenKind::Semicolon),
+        "{dialect}: {sql:?}"
+    );
+    // What the transaction search's shortcut rests on: a word token is a run of letters
+    // in the raw text too, so a text without the run has no such token.
+    let runs: Vec<String> = sql
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .map(str::to_ascii_uppercase)
+        .collect();
+    for token in &tokens {
+        if let TokenKind::Word(word) = &token.kind
+            && word.bytes().all(|b| b.is_ascii_alphabetic())
+        {
+            assert!(runs.contains(word), "{dialect}: {word} in {sql:?}");
+        }
+    }
     let _ = find_destructive(sql, dialect);
     let _ = find_transaction_control(sql, dialect);
 }

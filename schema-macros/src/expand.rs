@@ -70,33 +70,26 @@ fn checksum(file: &SourceFile) -> TokenStream {
     quote! { ::schema_runtime::Checksum::from_bytes(*#bytes) }
 }
 
+/// One migration: `__SchemaMigration::embedded(…)`, the name a `use` of
+/// `::schema_runtime::Migration` in [`migrations`]. Few tokens and one call each, since a build pays for every token and
+/// every constant call of every migration, and 1,000 files are not rare.
 fn migration(migration: &SourceMigration, lock: Option<&schema_core::Lock>) -> TokenStream {
-    let version = Literal::u64_suffixed(migration.version.get());
+    let version = Literal::u64_unsuffixed(migration.version.get());
     let name = &migration.name;
     let up = &migration.up;
     let up_path = path_literal(&up.path);
     let display = &up.display;
-    let checksum = checksum(up);
+    let checksum = Literal::byte_string(up.checksum.as_bytes());
+    let transaction = !up.directives.no_transaction;
+    let destructive = up.directives.destructive;
     let mut tokens = quote! {
-        ::schema_runtime::Migration::new(
-            ::schema_runtime::Version::new(#version),
-            #name,
-            ::core::include_str!(#up_path),
-            #checksum,
-            #display,
-        )
+        __SchemaMigration::embedded(#version, #name, __schema_include!(#up_path), *#checksum, #display, #transaction, #destructive)
     };
-    if up.directives.no_transaction {
-        tokens = quote! { #tokens.without_transaction() };
-    }
-    if up.directives.destructive {
-        tokens = quote! { #tokens.destructive() };
-    }
     if let Some(down) = &migration.down {
         let down_path = path_literal(&down.path);
         let down_display = &down.display;
         let transaction = !down.directives.no_transaction;
-        tokens = quote! { #tokens.with_down(::core::include_str!(#down_path), #down_display, #transaction) };
+        tokens = quote! { #tokens.with_down(__schema_include!(#down_path), #down_display, #transaction) };
     }
     let amendments: Vec<TokenStream> = lock
         .and_then(|lock| lock.get(migration.version))
@@ -159,6 +152,10 @@ fn migrations(folder: &SourceFolder) -> TokenStream {
     });
     quote! {
         {
+            #[allow(unused_imports)]
+            use ::core::include_str as __schema_include;
+            #[allow(unused_imports)]
+            use ::schema_runtime::Migration as __SchemaMigration;
             #track_lock
             const MIGRATIONS: &[::schema_runtime::Migration] = &[#(#migrations),*];
             const SEEDS: &[::schema_runtime::Seed] = &[#(#seeds),*];

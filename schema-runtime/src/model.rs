@@ -109,6 +109,33 @@ impl Migration {
         }
     }
 
+    /// What `embed_migrations!` writes for each file: [`Migration::new`] with the
+    /// version and checksum as plain literals and the flags as arguments, one call where
+    /// chained calls would cost the compiler's constant evaluation one each, for every
+    /// migration of every build.
+    #[doc(hidden)]
+    pub const fn embedded(
+        version: u64,
+        name: &'static str,
+        up_sql: &'static str,
+        checksum: [u8; 32],
+        path: &'static str,
+        transaction: bool,
+        destructive: bool,
+    ) -> Self {
+        Migration {
+            version: Version::new(version),
+            name,
+            up_sql,
+            checksum: Checksum::from_bytes(checksum),
+            path,
+            transaction,
+            destructive,
+            down: None,
+            amendments: &[],
+        }
+    }
+
     /// Marks it `-- schema: no-transaction`.
     pub const fn without_transaction(mut self) -> Self {
         self.transaction = false;

@@ -44,6 +44,20 @@ use crate::Dialect;
 /// assert_eq!(words("/*!50000 DROP TABLE t */", Dialect::Mysql), ["DROP", "TABLE", "T"]);
 /// ```
 pub fn tokenize(sql: &str, dialect: Dialect) -> Vec<Token> {
+    lex(sql, dialect, false)
+}
+
+/// Whether `sql` holds any token but `;` as `dialect` reads it: the lexer stops at the
+/// first one, so a file's check costs its leading comments, not the whole file (the
+/// macro runs unoptimised, as cargo builds proc macros, and checks every file for every
+/// dialect).
+pub(crate) fn has_token(sql: &str, dialect: Dialect) -> bool {
+    lex(sql, dialect, true)
+        .iter()
+        .any(|t| t.kind != TokenKind::Semicolon)
+}
+
+fn lex(sql: &str, dialect: Dialect, first_only: bool) -> Vec<Token> {
     let mut lexer = Lexer {
         sql,
         bytes: sql.as_bytes(),
@@ -58,6 +72,7 @@ pub fn tokenize(sql: &str, dialect: Dialect) -> Vec<Token> {
         line: 1,
         executable_comment: false,
         tokens: Vec::new(),
+        first_only,
     };
     lexer.run();
     lexer.tokens
@@ -72,11 +87,21 @@ struct Lexer<'a> {
     /// Inside MySQL's `/*! … */`, whose `*/` only closes it.
     executable_comment: bool,
     tokens: Vec<Token>,
+    /// Stop at the first token that is not `;`.
+    first_only: bool,
 }
 
 impl Lexer<'_> {
     fn run(&mut self) {
         while self.i < self.bytes.len() {
+            if self.first_only
+                && self
+                    .tokens
+                    .last()
+                    .is_some_and(|t| t.kind != TokenKind::Semicolon)
+            {
+                return;
+            }
             let byte = self.bytes[self.i];
             let next = self.bytes.get(self.i + 1).copied();
             match byte {
