@@ -95,12 +95,7 @@ async fn postgres_starts_on_one_pool_prepare_the_read_once() {
     migrator.run_async(&setup).await.unwrap();
     setup.close().await;
 
-    let (url, traffic) = counted_url(&url);
-    let pool = PgPoolOptions::new()
-        .max_connections(1)
-        .connect(&url)
-        .await
-        .unwrap();
+    let (pool, traffic) = counted_pool(&url).await;
     for (read, round_trips) in [
         (Read::Simple, 1),
         (Read::Prepare, 2),
@@ -131,12 +126,7 @@ async fn postgres_start_after_the_prepared_read_was_lost_or_went_stale_reads_sim
         "DISCARD ALL",
         "ALTER TABLE schema_history ALTER COLUMN checksum TYPE VARCHAR(64)",
     ] {
-        let (url, traffic) = counted_url(&url);
-        let pool = PgPoolOptions::new()
-            .max_connections(1)
-            .connect(&url)
-            .await
-            .unwrap();
+        let (pool, traffic) = counted_pool(&url).await;
         // The first start reads simply, the second prepares.
         for _ in 0..2 {
             migrator.run_async(&pool).await.unwrap();
@@ -163,6 +153,22 @@ async fn postgres_start_after_the_prepared_read_was_lost_or_went_stale_reads_sim
     }
 }
 
+/// A pool of one connection, opened, to `url` through a counting forwarder.
+async fn counted_pool(
+    url: &str,
+) -> (
+    schema_runtime::sqlx::PgPool,
+    std::sync::Arc<schema_tests::net::Traffic>,
+) {
+    let (url, traffic) = counted_url(url);
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .unwrap();
+    (pool, traffic)
+}
+
 /// sqlx hands a connection back to its pool on a task of its own.
 async fn wait_idle(pool: &schema_runtime::sqlx::PgPool) {
     while pool.num_idle() == 0 {
@@ -177,21 +183,14 @@ async fn postgres_start_on_a_dead_idle_connection_takes_another() {
     let Some((_db, url)) = ServerDatabase::create(Server::Postgres).await else {
         return;
     };
-    let (url, traffic) = counted_url(&url);
+    let (pool, traffic) = counted_pool(&url).await;
     let migrator = Migrator::with_policy(&PORTABLE, policy());
-    let pool = PgPoolOptions::new()
-        .max_connections(1)
-        .connect(&url)
-        .await
-        .unwrap();
     migrator.run_async(&pool).await.unwrap();
     let pid: i32 = schema_runtime::sqlx::query_scalar("SELECT pg_backend_pid()")
         .fetch_one(&pool)
         .await
         .unwrap();
-    while pool.num_idle() == 0 {
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    wait_idle(&pool).await;
     // Ended from the server's side while idle in the pool.
     let admin = schema_runtime::sqlx::PgPool::connect(&Server::Postgres.url().unwrap())
         .await
