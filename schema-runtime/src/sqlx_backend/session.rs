@@ -32,8 +32,8 @@ pub(crate) struct Session<'r, DB: Backend> {
     pub(super) untested: bool,
     /// The untested connection was dead.
     pub(super) dead_idle: bool,
-    /// History reads so far.
-    reads: u32,
+    /// The run has read the history before (the start's read is done).
+    read_before: bool,
 }
 
 impl<DB: Backend> Drop for Session<'_, DB> {
@@ -55,7 +55,7 @@ impl<'r, DB: Backend> Session<'r, DB> {
             unflushed: false,
             untested: false,
             dead_idle: false,
-            reads: 0,
+            read_before: false,
         }
     }
 }
@@ -120,8 +120,7 @@ where
         // An error in a transaction would end it: the fallback of the prepared read is for
         // reads outside one, which is where the engine reads the history. A connection
         // with session settings is closed after the run: nothing prepared on it lasts.
-        let first = self.reads == 0;
-        self.reads += 1;
+        let first = !std::mem::replace(&mut self.read_before, true);
         let read = if DB::DIALECT == Dialect::Postgres
             && !self.in_transaction
             && self.policy.session_sql().is_none()
