@@ -112,6 +112,52 @@ async fn postgres_starts_on_one_pool_prepare_the_read_once() {
     pool.close().await;
 }
 
+/// Preparing pays only up to a size (the server plans once, but a prepared read costs
+/// more per row): a pool whose history is longer than that keeps the simple protocol,
+/// one round trip every start, and never prepares.
+#[tokio::test]
+async fn postgres_start_with_a_long_history_keeps_the_simple_protocol() {
+    let Some((_db, url)) = ServerDatabase::create(Server::Postgres).await else {
+        return;
+    };
+    let long = long_set(2_600);
+    let migrator = Migrator::with_policy(long, policy().group_transactions(true));
+    let (pool, traffic) = counted_pool(&url).await;
+    migrator.run_async(&pool).await.unwrap();
+    for _ in 0..3 {
+        wait_idle(&pool).await;
+        traffic.reset();
+        let report = migrator.run_async(&pool).await.unwrap();
+        assert!(report.is_up_to_date());
+        assert_eq!(traffic.round_trips(), 1);
+        read_by(&traffic, Read::Simple);
+    }
+    pool.close().await;
+}
+
+/// `count` migrations of one `SELECT` each, made at run time.
+fn long_set(count: u64) -> &'static schema_runtime::Migrations {
+    use schema_runtime::{Checksum, Migration, Migrations, Version};
+    let migrations: Vec<Migration> = (1..=count)
+        .map(|version| {
+            let sql: &'static str = Box::leak(format!("SELECT {version};\n").into_boxed_str());
+            Migration::new(
+                Version::new(version),
+                "select",
+                sql,
+                Checksum::of_file(sql.as_bytes()),
+                Box::leak(format!("migrations/{version}_select.sql").into_boxed_str()),
+            )
+        })
+        .collect();
+    Box::leak(Box::new(Migrations::new(
+        migrations.leak(),
+        &[],
+        "",
+        "migrations",
+    )))
+}
+
 /// A connection that lost the prepared read (the application ran `DISCARD ALL`), or
 /// whose statement no longer fits the table (a column's type changed), costs the start
 /// one more round trip, not a failure, and the pool is read with the simple protocol

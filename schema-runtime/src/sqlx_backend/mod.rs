@@ -203,7 +203,7 @@ where
         Some(conn) => conn,
         None => session_connection(migrator, pool).await?,
     };
-    let mut session = Session::new(pool, migrator.policy(), conn);
+    let mut session = Session::new(pool, migrator, conn);
     session.untested = untested;
     let mut result = engine::run(migrator, &mut session, target).await;
     if session.dead_idle {
@@ -211,7 +211,7 @@ where
         // connection the pool tests (the dead one is closed with the session).
         drop(session);
         let conn = session_connection(migrator, pool).await?;
-        let mut session = Session::new(pool, migrator.policy(), conn);
+        let mut session = Session::new(pool, migrator, conn);
         result = engine::run(migrator, &mut session, target).await;
     }
     result.map_err(|error| pooler::explain_prepared_statements(error, &pooler::target(pool)))
@@ -245,7 +245,7 @@ where
 {
     let statements = migrator.statements(DB::DIALECT);
     let conn = session_connection(migrator, pool).await?;
-    let mut session = Session::new(pool, migrator.policy(), conn);
+    let mut session = Session::new(pool, migrator, conn);
     let (recorded, live) = engine::fingerprints(&mut session, &statements)
         .await
         .map_err(|e| Error::database("reading the schema", e))?;

@@ -15,7 +15,7 @@ use crate::error::Error;
 use crate::migrator::{HistoryValues, Statements, Value};
 use crate::plan::History;
 use crate::sql_text::Dialect;
-use crate::{Policy, Version};
+use crate::{Migrator, Policy, Version};
 
 /// One connection for the whole run; closed rather than pooled if the run is abandoned
 /// while it holds the lock or a transaction. The engine's steps on sqlx.
@@ -34,6 +34,8 @@ pub(crate) struct Session<'r, DB: Backend> {
     pub(super) dead_idle: bool,
     /// The run has read the history before (the start's read is done).
     read_before: bool,
+    /// The rows an up-to-date history read returns: the binary's migrations and seeds.
+    rows: usize,
 }
 
 impl<DB: Backend> Drop for Session<'_, DB> {
@@ -45,10 +47,15 @@ impl<DB: Backend> Drop for Session<'_, DB> {
 }
 
 impl<'r, DB: Backend> Session<'r, DB> {
-    pub(crate) fn new(pool: &'r Pool<DB>, policy: &'r Policy, conn: PoolConnection<DB>) -> Self {
+    pub(crate) fn new(
+        pool: &'r Pool<DB>,
+        migrator: &'r Migrator,
+        conn: PoolConnection<DB>,
+    ) -> Self {
+        let migrations = migrator.migrations();
         Session {
             pool,
-            policy,
+            policy: migrator.policy(),
             conn,
             lock: None,
             in_transaction: false,
@@ -56,6 +63,7 @@ impl<'r, DB: Backend> Session<'r, DB> {
             untested: false,
             dead_idle: false,
             read_before: false,
+            rows: migrations.migrations().len() + migrations.seeds().len(),
         }
     }
 }
@@ -125,7 +133,7 @@ where
             && !self.in_transaction
             && self.policy.session_sql().is_none()
         {
-            let route = prepared::route(self.pool, first);
+            let route = prepared::route(self.pool, first, self.rows);
             prepared::history(self.pool, &mut self.conn, sql, route).await
         } else {
             self.conn.history(sql).await

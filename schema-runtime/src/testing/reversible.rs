@@ -454,7 +454,7 @@ mod server {
                     Error::database(format!("connecting to the database {name}"), e)
                 })?;
                 let migrator = migrator(migrations);
-                let mut session = Session::new(&pool, migrator.policy(), conn);
+                let mut session = Session::new(&pool, &migrator, conn);
                 check_on(&migrator, &mut session).await
             }
             .await;
