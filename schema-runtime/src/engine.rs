@@ -10,7 +10,7 @@
 //! nowhere else.
 //!
 //! The engine does no I/O of its own. It asks a [`Driver`] for each step and decides on
-//! the reply: the rusqlite driver (`sqlite.rs`) and the sqlx driver (`sqlx_backend`) only
+//! the reply: the rusqlite driver (`sqlite/`) and the sqlx driver (`sqlx_backend`) only
 //! execute steps, and the tests (`engine/tests.rs`) drive the whole orchestration with a scripted fake.
 //! The steps are `async`: the sqlx driver awaits the server, and the rusqlite driver's
 //! futures are ready at once, so [`finish_now`] runs a blocking run without any runtime.
@@ -419,30 +419,42 @@ async fn apply_pending<D: Driver>(
     // still in the open transaction that `end_run` commits.
     let open = pending.iter().rev().take_while(|m| m.transaction()).count();
     let group = &pending[pending.len() - open..];
-    driver.end_run(statements).await.map_err(|failure| {
-        match (failure, group.first(), group.last()) {
-            // The COMMIT of a grouped run was sent: all of it or none of it committed.
-            (Failure::Lost(message), Some(first), Some(last)) => Error::OutcomeUnknown {
-                version: last.version(),
-                path: last.path(),
-                message: format!(
-                    "committing the run's one transaction, versions {} to {}: {message}",
-                    first.version(),
-                    last.version()
-                ),
-            },
-            (
-                Failure::Lost(message) | Failure::Sql(message) | Failure::LockTimeout(message),
-                _,
-                _,
-            ) => Error::database_message("committing the migrations", message),
-            (Failure::EndedTransaction, _, _) => {
-                Error::database_message("committing the migrations", "the transaction ended early")
-            }
-            (Failure::Bookkeeping(error), _, _) => {
-                Error::database("committing the migrations", error)
-            }
+    let Err(failure) = driver.end_run(statements).await else {
+        return Ok(());
+    };
+    if !matches!(failure, Failure::Lost(_)) {
+        // The group did not commit: the report (and the fingerprint recorded after a
+        // failed run) must not count its files as applied.
+        let kept = report.applied.len().saturating_sub(group.len());
+        report.applied.truncate(kept);
+    }
+    Err(match (failure, group.first(), group.last()) {
+        // The COMMIT of a grouped run was sent: all of it or none of it committed.
+        (Failure::Lost(message), Some(first), Some(last)) => Error::OutcomeUnknown {
+            version: last.version(),
+            path: last.path(),
+            message: format!(
+                "committing the run's one transaction, versions {} to {}: {message}",
+                first.version(),
+                last.version()
+            ),
+        },
+        (Failure::Lost(message) | Failure::Sql(message) | Failure::LockTimeout(message), _, _) => {
+            Error::database_message("committing the migrations", message)
         }
+        (Failure::EndedTransaction, _, _) => {
+            Error::database_message("committing the migrations", "the transaction ended early")
+        }
+        // Where DDL is transactional the run's one transaction is rolled back whole.
+        (Failure::Bookkeeping(error), Some(first), Some(last)) => Error::database(
+            format!(
+                "recording versions {} to {} in the history and committing them (none of them was kept)",
+                first.version(),
+                last.version()
+            ),
+            error,
+        ),
+        (Failure::Bookkeeping(error), _, _) => Error::database("committing the migrations", error),
     })
 }
 

@@ -477,3 +477,63 @@ fn other_connections_can_write_as_soon_as_the_run_returns() {
     assert_eq!(db.count("SELECT count(*) FROM colours"), 1);
     drop(conn);
 }
+
+/// A set made at run time from `(version, sql)` pairs.
+fn set_of(files: &[(u64, &str)]) -> &'static Migrations {
+    let migrations: Vec<Migration> = files
+        .iter()
+        .map(|&(version, sql)| {
+            let sql: &'static str = Box::leak(sql.to_owned().into_boxed_str());
+            Migration::new(
+                Version::new(version),
+                "step",
+                sql,
+                Checksum::of_file(sql.as_bytes()),
+                Box::leak(format!("migrations/{version}_step.sql").into_boxed_str()),
+            )
+        })
+        .collect();
+    Box::leak(Box::new(Migrations::new(
+        migrations.leak(),
+        &[],
+        "",
+        "migrations",
+    )))
+}
+
+/// The history rows of a run's migrations are written together before it commits: a
+/// migration that takes the history table away fails the run, names itself, and the
+/// database is left as it was before the run.
+#[test]
+fn a_migration_that_takes_the_history_table_away_is_named_and_undone() {
+    let db = Database::new();
+    run(
+        &set_of(&[(1, "CREATE TABLE a (id INTEGER);")]),
+        test_policy(),
+        &db,
+    )
+    .unwrap();
+    let before = db.dump();
+    let set = set_of(&[
+        (1, "CREATE TABLE a (id INTEGER);"),
+        (2, "CREATE TABLE b (id INTEGER);"),
+        (3, "ALTER TABLE schema_history RENAME TO gone;"),
+        (4, "CREATE TABLE c (id INTEGER);"),
+    ]);
+    let message = run(set, test_policy(), &db).unwrap_err().to_string();
+    assert!(
+        message.contains(
+            "recording versions 2 to 4 in the history and committing them (none of them was kept)"
+        ),
+        "{message}"
+    );
+    assert!(
+        message.contains("no such table: schema_history"),
+        "{message}"
+    );
+    assert_eq!(db.dump(), before, "nothing of versions 2 to 4 remains");
+    // Other connections can write: the run's transaction is not left open.
+    db.open()
+        .execute_batch("CREATE TABLE after (id INTEGER)")
+        .unwrap();
+}

@@ -195,7 +195,8 @@ mod tests {
             ("../drift.rs", include_str!("../drift.rs")),
             ("../backup.rs", include_str!("../backup.rs")),
             ("../devlock.rs", include_str!("../devlock.rs")),
-            ("../sqlite.rs", include_str!("../sqlite.rs")),
+            ("../sqlite/mod.rs", include_str!("../sqlite/mod.rs")),
+            ("../sqlite/group.rs", include_str!("../sqlite/group.rs")),
             ("../engine.rs", include_str!("../engine.rs")),
             ("../engine/revert.rs", include_str!("../engine/revert.rs")),
             (

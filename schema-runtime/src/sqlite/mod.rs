@@ -21,6 +21,10 @@ use crate::report::Report;
 use crate::sql_text::Dialect;
 use crate::{Migrator, Version};
 
+mod group;
+
+use group::{Group, apply_grouped, controls_transaction, end_group};
+
 #[cfg_attr(docsrs, doc(cfg(feature = "rusqlite")))]
 impl Migrator {
     /// Applies every pending migration (and, in development with `SEED_DB=true`, every
@@ -54,17 +58,17 @@ struct Blocking<'c> {
     backups_kept: usize,
     lock: Option<FileLock>,
     exclusive: Option<ExclusiveLocking<'c>>,
-    /// A transaction is open across migrations, each in a savepoint of it
-    /// ([`apply_grouped`]); committed by `end_run`, on a failure, or before a file that
-    /// runs on its own.
-    group: bool,
+    /// A transaction open across migrations, each in a savepoint of it, and their rows
+    /// ([`group`]); committed by `end_run`, on a failure, or before a file that runs on
+    /// its own.
+    group: Group,
 }
 
 /// A run abandoned with its group open (a panic) leaves the database as it was before
 /// the group, not inside a transaction on the application's connection.
 impl Drop for Blocking<'_> {
     fn drop(&mut self) {
-        if self.group {
+        if self.group.is_open() {
             let _ = self.conn.execute_batch("ROLLBACK");
         }
     }
@@ -78,7 +82,7 @@ impl<'c> Blocking<'c> {
             backups_kept: migrator.policy().backups_kept(),
             lock: None,
             exclusive: None,
-            group: false,
+            group: Group::default(),
         }
     }
 }
@@ -91,10 +95,12 @@ impl engine::Sql for Blocking<'_> {
     }
 
     async fn script(&mut self, sql: &str) -> rusqlite::Result<()> {
+        self.group.flush(self.conn)?;
         self.conn.execute_batch(sql)
     }
 
     async fn bind(&mut self, sql: &str, values: Vec<Value>) -> rusqlite::Result<()> {
+        self.group.flush(self.conn)?;
         self.conn
             .prepare_cached(sql)?
             .execute(rusqlite::params_from_iter(values))
@@ -102,6 +108,7 @@ impl engine::Sql for Blocking<'_> {
     }
 
     async fn rows(&mut self, sql: &str) -> rusqlite::Result<Vec<engine::TextRow>> {
+        self.group.flush(self.conn)?;
         text_rows(self.conn, sql)
     }
 }
@@ -115,6 +122,7 @@ impl engine::Driver for Blocking<'_> {
     }
 
     async fn history(&mut self, sql: &str) -> rusqlite::Result<Option<History>> {
+        self.group.flush(self.conn)?;
         read_history(self.conn, sql)
     }
 
@@ -164,79 +172,6 @@ impl engine::Driver for Blocking<'_> {
     async fn end_run(&mut self, _statements: &Statements) -> Result<(), Failure<rusqlite::Error>> {
         end_group(self).map_err(Failure::Bookkeeping)
     }
-}
-
-/// Runs one migration with its history row in a savepoint of the run's open transaction
-/// (begun by the first). A run of 100 files commits once instead of 100 times: one journal
-/// and one `fsync` set instead of one per file (on a disk, most of a run's time). What a
-/// failure leaves is what a transaction per file left: the failing file is rolled back to
-/// its savepoint and the files before it are committed. Only a crash mid-run differs: it
-/// leaves the database as before the run instead of with the files before it applied.
-/// Files that run on their own (no transaction, seeds, a file that controls the
-/// transaction itself) commit the group first.
-fn apply_grouped(
-    driver: &mut Blocking<'_>,
-    statements: &Statements,
-    sql: &str,
-    mut row: HistoryValues<'_>,
-) -> Result<Duration, Failure<rusqlite::Error>> {
-    let conn = driver.conn;
-    if !driver.group {
-        conn.execute_batch("BEGIN IMMEDIATE")
-            .map_err(Failure::Bookkeeping)?;
-        driver.group = true;
-    }
-    conn.execute_batch("SAVEPOINT schema_file")
-        .map_err(Failure::Bookkeeping)?;
-    let started = Instant::now();
-    let ran = conn.execute_batch(sql);
-    let duration = started.elapsed();
-    if conn.is_autocommit() {
-        // The file ended the transaction after all (the build refuses such files): its
-        // row must not be written on its own.
-        driver.group = false;
-        return Err(match ran {
-            Err(error) => Failure::Sql(error.to_string()),
-            Ok(()) => Failure::EndedTransaction,
-        });
-    }
-    let recorded = ran.map_err(|e| Failure::Sql(e.to_string())).and_then(|()| {
-        row.execution_ms = duration.as_millis() as i64;
-        insert_row(conn, statements, &row)
-            .and_then(|_| conn.execute_batch("RELEASE schema_file"))
-            .map_err(Failure::Bookkeeping)
-    });
-    if let Err(failure) = recorded {
-        // This file undone, the ones before it kept.
-        let undone = conn.execute_batch("ROLLBACK TO schema_file; RELEASE schema_file");
-        let kept = undone.and_then(|()| end_group(driver));
-        if let Err(error) = kept {
-            let _ = conn.execute_batch("ROLLBACK");
-            driver.group = false;
-            return Err(Failure::Bookkeeping(error));
-        }
-        return Err(failure);
-    }
-    Ok(duration)
-}
-
-/// Whether `sql` has a statement that controls the transaction (which the build refuses
-/// in an embedded folder, but a hand-made [`crate::Migration`] may hold). The search
-/// lexes only a file that has one of the words such a statement starts with: lexing
-/// every file of a 100-file run cost more than its commits saved.
-fn controls_transaction(sql: &str) -> bool {
-    !schema_core::transaction::find_transaction_control(sql, schema_core::Dialect::Sqlite)
-        .is_empty()
-}
-
-/// Commits the group of migrations open on the connection, if any.
-fn end_group(driver: &mut Blocking<'_>) -> rusqlite::Result<()> {
-    if !driver.group {
-        return Ok(());
-    }
-    driver.conn.execute_batch("COMMIT")?;
-    driver.group = false;
-    Ok(())
 }
 
 impl rusqlite::ToSql for Value {
