@@ -92,10 +92,12 @@ pub(super) fn apply_grouped(
     let ran = conn.execute_batch(sql);
     let duration = started.elapsed();
     if conn.is_autocommit() {
-        // The file ended the transaction after all (the build refuses such files): its
-        // row must not be written on its own, and the rows before it went with the
-        // transaction it ended.
+        // The file ended the transaction after all (the build refuses such files, and
+        // `controls_transaction` sends the ones it finds to run on their own): the files
+        // before it committed with it, so their rows are written now; its own row must
+        // not be written on its own.
         driver.group.open = false;
+        let _ = driver.group.flush(conn);
         driver.group.rows.clear();
         return Err(match ran {
             Err(error) => Failure::Sql(error.to_string()),
