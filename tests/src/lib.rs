@@ -121,6 +121,34 @@ impl Server {
     }
 }
 
+/// A migration set made at run time, as `embed_migrations!` would make it from files
+/// `migrations/<version>_<name>.sql` holding `sql`; leaked, as a set lives as long as
+/// the program.
+pub fn set_made_at_run_time(
+    files: impl IntoIterator<Item = (u64, &'static str, String)>,
+) -> &'static Migrations {
+    use schema_runtime::{Checksum, Migration, Version};
+    let migrations: Vec<Migration> = files
+        .into_iter()
+        .map(|(version, name, sql)| {
+            let sql: &'static str = Box::leak(sql.into_boxed_str());
+            Migration::new(
+                Version::new(version),
+                name,
+                sql,
+                Checksum::of_file(sql.as_bytes()),
+                Box::leak(format!("migrations/{version}_{name}.sql").into_boxed_str()),
+            )
+        })
+        .collect();
+    Box::leak(Box::new(Migrations::new(
+        migrations.leak(),
+        &[],
+        "",
+        "migrations",
+    )))
+}
+
 /// `url` with its database replaced by `database`.
 pub fn with_database(url: &str, database: &str) -> String {
     let (base, query) = match url.split_once('?') {

@@ -120,7 +120,9 @@ async fn postgres_start_with_a_long_history_keeps_the_simple_protocol() {
     let Some((_db, url)) = ServerDatabase::create(Server::Postgres).await else {
         return;
     };
-    let long = long_set(2_600);
+    let long = schema_tests::set_made_at_run_time(
+        (1..=2_600).map(|version| (version, "select", format!("SELECT {version};\n"))),
+    );
     let migrator = Migrator::with_policy(long, policy().group_transactions(true));
     let (pool, traffic) = counted_pool(&url).await;
     migrator.run_async(&pool).await.unwrap();
@@ -133,29 +135,6 @@ async fn postgres_start_with_a_long_history_keeps_the_simple_protocol() {
         read_by(&traffic, Read::Simple);
     }
     pool.close().await;
-}
-
-/// `count` migrations of one `SELECT` each, made at run time.
-fn long_set(count: u64) -> &'static schema_runtime::Migrations {
-    use schema_runtime::{Checksum, Migration, Migrations, Version};
-    let migrations: Vec<Migration> = (1..=count)
-        .map(|version| {
-            let sql: &'static str = Box::leak(format!("SELECT {version};\n").into_boxed_str());
-            Migration::new(
-                Version::new(version),
-                "select",
-                sql,
-                Checksum::of_file(sql.as_bytes()),
-                Box::leak(format!("migrations/{version}_select.sql").into_boxed_str()),
-            )
-        })
-        .collect();
-    Box::leak(Box::new(Migrations::new(
-        migrations.leak(),
-        &[],
-        "",
-        "migrations",
-    )))
 }
 
 /// A connection that lost the prepared read (the application ran `DISCARD ALL`), or

@@ -294,3 +294,58 @@ async fn a_server_is_backed_up_by_its_command_which_gets_the_url_in_its_environm
     .unwrap();
     assert_eq!(applied, 2, "a failed backup stops the migration");
 }
+
+/// A grouped SQLite run writes its files' history rows together before it commits: a
+/// migration that takes the history table away fails the run, which names the versions
+/// it undid, and leaves the database as it was before the run.
+#[test]
+fn a_migration_that_takes_the_history_table_away_is_named_and_undone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.db");
+    let test = Policy::new(Environment::Test).write_dev_lock(false);
+    let files = [
+        (1, "CREATE TABLE a (id INTEGER);"),
+        (2, "CREATE TABLE b (id INTEGER);"),
+        (3, "ALTER TABLE schema_history RENAME TO gone;"),
+        (4, "CREATE TABLE c (id INTEGER);"),
+    ];
+    let set = |count: usize| {
+        schema_tests::set_made_at_run_time(
+            files[..count]
+                .iter()
+                .map(|&(version, sql)| (version, "step", sql.to_owned())),
+        )
+    };
+    Migrator::with_policy(set(1), test.clone())
+        .run(&mut Connection::open(&path).unwrap())
+        .unwrap();
+    let before = tables(&path);
+
+    let message = Migrator::with_policy(set(4), test)
+        .run(&mut Connection::open(&path).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains(
+            "recording versions 2 to 4 in the history and committing them (none of them was kept)"
+        ),
+        "{message}"
+    );
+    assert!(
+        message.contains("no such table: schema_history"),
+        "{message}"
+    );
+    assert_eq!(tables(&path), before, "no table of versions 2 to 4 remains");
+    let conn = Connection::open(&path).unwrap();
+    let versions: Vec<i64> = conn
+        .prepare("SELECT version FROM schema_history ORDER BY version")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(versions, [1], "the history is as before the run");
+    // The run's transaction is not left open: the file takes writes at once.
+    conn.execute_batch("CREATE TABLE after (id INTEGER)")
+        .unwrap();
+}

@@ -753,26 +753,18 @@ async fn mysql_processes_at_once() {
 
 /// A migration set of its own for this run, so that no other test touches its spares.
 fn set_of_this_run(label: &str) -> &'static schema_runtime::Migrations {
-    use schema_runtime::{Checksum, Migration, Migrations, Version};
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos();
-    let sql: &'static str = Box::leak(
+    schema_tests::set_made_at_run_time([(
+        1,
+        "probe",
         format!(
             "-- {label} {} {stamp}\nCREATE TABLE probe (id INTEGER PRIMARY KEY);\n",
             std::process::id()
-        )
-        .into_boxed_str(),
-    );
-    let migrations = Box::leak(Box::new([Migration::new(
-        Version::new(1),
-        "probe",
-        sql,
-        Checksum::of_file(sql.as_bytes()),
-        "migrations/1_probe.sql",
-    )]));
-    Box::leak(Box::new(Migrations::new(migrations, &[], "", "migrations")))
+        ),
+    )])
 }
 
 /// Spare copies: after a test database is made, spares of its template are made in the
