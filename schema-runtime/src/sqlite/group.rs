@@ -70,6 +70,13 @@ impl Group {
         self.rows.clear();
         Ok(())
     }
+
+    /// Rolls the open transaction back and forgets its rows: nothing of the group stays.
+    fn roll_back(&mut self, conn: &Connection) {
+        let _ = conn.execute_batch("ROLLBACK");
+        self.open = false;
+        self.rows.clear();
+    }
 }
 
 /// Runs one migration in a savepoint of the run's open transaction (begun by the
@@ -113,9 +120,7 @@ pub(super) fn apply_grouped(
         let undone = conn.execute_batch("ROLLBACK TO schema_file; RELEASE schema_file");
         let kept = undone.and_then(|()| end_group(driver));
         if let Err(error) = kept {
-            let _ = conn.execute_batch("ROLLBACK");
-            driver.group.open = false;
-            driver.group.rows.clear();
+            driver.group.roll_back(conn);
             return Err(Failure::Bookkeeping(error));
         }
         return Err(failure);
@@ -145,9 +150,7 @@ pub(super) fn end_group(driver: &mut Blocking<'_>) -> rusqlite::Result<()> {
         return Ok(());
     }
     if let Err(error) = driver.group.flush(driver.conn) {
-        let _ = driver.conn.execute_batch("ROLLBACK");
-        driver.group.open = false;
-        driver.group.rows.clear();
+        driver.group.roll_back(driver.conn);
         return Err(error);
     }
     driver.conn.execute_batch("COMMIT")?;

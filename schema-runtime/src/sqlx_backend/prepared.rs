@@ -57,7 +57,7 @@ struct Served {
 
 /// The most history rows (the binary's migrations and seeds) a prepared read is chosen
 /// for; the module says why.
-pub(crate) const PREPARED_MAX_ROWS: usize = 2_500;
+const PREPARED_MAX_ROWS: usize = 2_500;
 
 static SERVED: Mutex<Vec<Served>> = Mutex::new(Vec::new());
 
